@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HumantasksConfig(AppConfig):
+    name = "apps.humantasks"
+    label = "humantasks"

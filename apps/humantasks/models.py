@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from django_fsm import FSMField, FSMModelMixin, transition
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+OPEN_STATES = ("open", "claimed")
+
+
+class Queue(models.Model):
+    """A role's work queue. Members of `role` see and work its tasks; members of
+    `managers` also reassign them. Both are granted as guardian object permissions
+    on the queue (apps.humantasks.services.queue_create), so a queue can also be
+    opened to one more person or group without changing roles.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    role = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="work_queues")
+    managers = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="managed_queues")
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("work_on_queue", "Can see, claim and decide the queue's tasks"),
+            ("manage_queue", "Can see and reassign the queue's tasks"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HumanTask(FSMModelMixin, models.Model):
+    """A decision a person makes for a workflow instance's step.
+
+    Visible to the queue's role unless confidential; confidential tasks are visible only
+    through explicit per-task grants (HumanTaskUserObjectPermission).
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        CLAIMED = "claimed", "Claimed"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    instance = models.ForeignKey("workflows.WorkflowInstance", on_delete=models.PROTECT, related_name="tasks")
+    process_kind = models.CharField(max_length=64, help_text="Copied from the instance so the inbox filters by it.")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks")
+    step = models.CharField(max_length=64)
+    # The tasks opened together for one entry into a step (N of M approvals share it).
+    activation = models.UUIDField()
+    title = models.CharField(max_length=300)
+    state = FSMField(default=State.OPEN, choices=State.choices, protected=True, max_length=16)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_tasks"
+    )
+    priority = models.PositiveSmallIntegerField(default=50, help_text="Higher is more urgent (0-100).")
+    due_at = models.DateTimeField()
+    is_confidential = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=40, blank=True)
+    decision_data = models.JSONField(default=dict, blank=True)
+    comment = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="decided_tasks"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        permissions = [("work_humantask", "Can claim and decide this task")]
+        indexes = [
+            # The inbox: one index-ordered walk per queue (see apps.humantasks.selectors.inbox_for).
+            models.Index(
+                "queue",
+                models.F("priority").desc(),
+                "due_at",
+                "id",
+                name="task_inbox_open_idx",
+                condition=Q(state__in=OPEN_STATES),
+            ),
+            models.Index(
+                "queue",
+                "process_kind",
+                models.F("priority").desc(),
+                "due_at",
+                "id",
+                name="task_inbox_kind_idx",
+                condition=Q(state__in=OPEN_STATES),
+            ),
+            models.Index("queue", "state", models.F("priority").desc(), "due_at", "id", name="task_queue_state_idx"),
+            models.Index(
+                "assignee", "state", models.F("priority").desc(), "due_at", "id", name="task_assignee_idx"
+            ),
+            models.Index("instance", "step", "state", name="task_instance_step_idx"),
+            models.Index("due_at", name="task_open_due_idx", condition=Q(state__in=OPEN_STATES)),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @transition(field=state, source=State.OPEN, target=State.CLAIMED)
+    def claim(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.OPEN, State.CLAIMED], target=State.CLAIMED)
+    def assign(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.OPEN, State.CLAIMED], target=State.OPEN)
+    def release(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.OPEN, State.CLAIMED], target=State.COMPLETED)
+    def complete(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.OPEN, State.CLAIMED], target=State.CANCELLED)
+    def cancel(self) -> None:
+        pass
+
+
+class QueueUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Queue, on_delete=models.CASCADE)
+
+
+class QueueGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Queue, on_delete=models.CASCADE)
+
+
+class HumanTaskUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(HumanTask, on_delete=models.CASCADE)
+
+
+class HumanTaskGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(HumanTask, on_delete=models.CASCADE)

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from apps.humantasks.errors import NotFound
+from apps.humantasks.models import (
+    OPEN_STATES,
+    HumanTask,
+    HumanTaskGroupObjectPermission,
+    HumanTaskUserObjectPermission,
+    Queue,
+    QueueGroupObjectPermission,
+    QueueUserObjectPermission,
+)
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+    from apps.workflows.models import WorkflowInstance
+
+WORK = "work_on_queue"
+MANAGE = "manage_queue"
+TASK_VIEW = "view_humantask"
+TASK_WORK = "work_humantask"
+INBOX_ORDER = ("-priority", "due_at", "id")
+
+
+def _queues_with(*, user: User, codenames: tuple[str, ...]) -> QuerySet[Queue]:
+    if not user.is_active:
+        return Queue.objects.none()
+    if user.is_superuser:
+        return Queue.objects.all()
+    direct = QueueUserObjectPermission.objects.filter(user=user, permission__codename__in=codenames)
+    through_role = QueueGroupObjectPermission.objects.filter(group__user=user, permission__codename__in=codenames)
+    return Queue.objects.filter(
+        Q(Exists(direct.filter(content_object=OuterRef("pk")))) | Q(Exists(through_role.filter(content_object=OuterRef("pk"))))
+    )
+
+
+def queues_workable_by(*, user: User) -> QuerySet[Queue]:
+    return _queues_with(user=user, codenames=(WORK,))
+
+
+def queues_managed_by(*, user: User) -> QuerySet[Queue]:
+    return _queues_with(user=user, codenames=(MANAGE,))
+
+
+def queues_visible_to(*, user: User) -> QuerySet[Queue]:
+    return _queues_with(user=user, codenames=(WORK, MANAGE))
+
+
+def _task_ids_granted_to(*, user: User) -> QuerySet:
+    direct = HumanTaskUserObjectPermission.objects.filter(user=user, permission__codename__in=(TASK_VIEW, TASK_WORK))
+    through_group = HumanTaskGroupObjectPermission.objects.filter(
+        group__user=user, permission__codename__in=(TASK_VIEW, TASK_WORK)
+    )
+    return direct.values("content_object_id").union(through_group.values("content_object_id"))
+
+
+@dataclass(frozen=True)
+class TaskAccess:
+    view: bool = False
+    work: bool = False
+    manage: bool = False
+
+
+def task_access(*, user: User, task: HumanTask) -> TaskAccess:
+    """What `user` may do with `task`, from queue grants, per-task grants and global view rights.
+
+    Confidential tasks ignore queue grants: only per-task grants (and superusers) open them.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return TaskAccess()
+    queue_perms = set(
+        QueueUserObjectPermission.objects.filter(user=user, content_object_id=task.queue_id)
+        .values_list("permission__codename", flat=True)
+        .union(
+            QueueGroupObjectPermission.objects.filter(group__user=user, content_object_id=task.queue_id).values_list(
+                "permission__codename", flat=True
+            )
+        )
+    )
+    task_perms = set(
+        HumanTaskUserObjectPermission.objects.filter(user=user, content_object_id=task.pk)
+        .values_list("permission__codename", flat=True)
+        .union(
+            HumanTaskGroupObjectPermission.objects.filter(group__user=user, content_object_id=task.pk).values_list(
+                "permission__codename", flat=True
+            )
+        )
+    )
+    through_queue = not task.is_confidential
+    work = TASK_WORK in task_perms or (through_queue and WORK in queue_perms)
+    manage = user.is_superuser or (through_queue and MANAGE in queue_perms)
+    view = (
+        work
+        or manage
+        or bool(task_perms)
+        or (through_queue and bool(queue_perms))
+        or user.has_perm("humantasks.view_humantask")
+    )
+    return TaskAccess(view=view, work=work, manage=manage)
+
+
+def task_get_for(*, user: User, task_id: int) -> HumanTask:
+    """The task if `user` may see it; otherwise NotFound, never a hint that it exists."""
+    try:
+        task = HumanTask.objects.select_related("instance", "queue", "assignee").get(pk=task_id)
+    except (HumanTask.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such task.") from None
+    if not task_access(user=user, task=task).view:
+        raise NotFound("No such task.")
+    return task
+
+
+def steps_completed(*, instance: WorkflowInstance) -> set[str]:
+    return set(
+        HumanTask.objects.filter(instance=instance, state=HumanTask.State.COMPLETED).values_list("step", flat=True)
+    )
+
+
+def tasks_of_instance(*, instance: WorkflowInstance) -> QuerySet[HumanTask]:
+    return HumanTask.objects.filter(instance=instance).select_related("queue", "assignee").order_by("created_at", "id")
+
+
+# --- The inbox ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxCursor:
+    """Where the previous page ended, in inbox order (priority desc, due asc, id asc)."""
+
+    priority: int
+    due_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.priority, self.due_at.isoformat(), self.id]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> InboxCursor:
+        from apps.humantasks.errors import InvalidDecision
+
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            priority, due, task_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            due_at = parse_datetime(due)
+            if not isinstance(priority, int) or not isinstance(task_id, int) or due_at is None:
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+            raise InvalidDecision("The cursor is not valid; start again from the first page.") from None
+        return cls(priority, due_at, task_id)
+
+    def after_q(self) -> Q:
+        return Q(priority__lt=self.priority) | Q(
+            priority=self.priority, due_at__gt=self.due_at
+        ) | Q(priority=self.priority, due_at=self.due_at, id__gt=self.id)
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    queues: tuple[str, ...] = ()  # queue slugs; empty means every visible queue
+    states: tuple[str, ...] = OPEN_STATES
+    kinds: tuple[str, ...] = ()
+    min_priority: int | None = None
+    due_before: datetime | None = None
+    assignee_id: int | None = None
+    instance_id: int | None = None
+    text: str = ""
+
+    def q(self) -> Q:
+        q = Q(state__in=self.states)
+        if self.kinds:
+            q &= Q(process_kind__in=self.kinds)
+        if self.min_priority is not None:
+            q &= Q(priority__gte=self.min_priority)
+        if self.due_before is not None:
+            q &= Q(due_at__lt=self.due_before)
+        if self.assignee_id is not None:
+            q &= Q(assignee_id=self.assignee_id)
+        if self.instance_id is not None:
+            q &= Q(instance_id=self.instance_id)
+        if self.text:
+            q &= Q(title__icontains=self.text)
+        return q
+
+
+@dataclass
+class InboxPage:
+    tasks: list[HumanTask] = field(default_factory=list)
+    next_cursor: InboxCursor | None = None
+
+
+def inbox_for(
+    *, user: User, filters: InboxFilters | None = None, limit: int = 50, after: InboxCursor | None = None
+) -> InboxPage:
+    """One page of the tasks `user` may see, most urgent first. Three queries, whatever the page size.
+
+    PostgreSQL cannot walk an index in order across `queue IN (...)`, so each visible queue
+    gets its own index-ordered LIMIT (task_inbox_open_idx) and the branches are merged with
+    UNION ALL; a last branch adds tasks opened to `user` by per-task grants.
+    """
+    filters = filters or InboxFilters()
+    limit = max(1, min(limit, 200))
+    condition = filters.q()
+    if after is not None:
+        condition &= after.after_q()
+    queue_ids = list(queues_visible_to(user=user).filter(**({"slug__in": filters.queues} if filters.queues else {})).values_list("pk", flat=True))  # query 1
+
+    def branch(qs: QuerySet[HumanTask]) -> QuerySet:
+        return qs.filter(condition).order_by(*INBOX_ORDER).values_list("id", "priority", "due_at")[: limit + 1]
+
+    branches = [branch(HumanTask.objects.filter(queue_id=queue_id, is_confidential=False)) for queue_id in queue_ids]
+    granted = HumanTask.objects.filter(pk__in=_task_ids_granted_to(user=user)).exclude(
+        queue_id__in=queue_ids, is_confidential=False
+    )
+    if filters.queues:
+        granted = granted.filter(queue__slug__in=filters.queues)
+    branches.append(branch(granted))
+    if user.has_perm("humantasks.view_humantask") and not user.is_superuser:
+        # Auditors read every task; their inbox is the whole table in inbox order.
+        branches = [branch(HumanTask.objects.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))]
+    merged = branches[0].union(*branches[1:], all=True).order_by(*INBOX_ORDER)[: limit + 1] if len(branches) > 1 else branches[0]
+    rows = list(merged)  # query 2
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    by_id = HumanTask.objects.select_related("instance", "queue", "assignee").in_bulk([row[0] for row in rows])  # query 3
+    tasks = [by_id[row[0]] for row in rows]
+    next_cursor = InboxCursor(rows[-1][1], rows[-1][2], rows[-1][0]) if has_more and rows else None
+    return InboxPage(tasks=tasks, next_cursor=next_cursor)

@@ -1,0 +1,451 @@
+"""Every write to queues and human tasks. Each public service owns its transaction, locks
+the instance row and then the task row (always in that order, so two services never
+deadlock), checks access and the step's decision policy, and writes its audit event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from apps.audit.services import audit_record
+from apps.humantasks.errors import DecisionRefused, InvalidDecision, NotFound, NotPermitted, TaskClosed, TaskConflict
+from apps.humantasks.models import HumanTask, Queue
+from apps.humantasks.policy import approvals_required, decision_refusal
+from apps.humantasks.selectors import task_access
+from apps.workflows import services as workflow_services
+from apps.workflows.errors import InvalidProcessData, StaleVersion
+from apps.workflows.transitions import TransitionContext
+from apps.workflows.validation import validate_process_data
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+    from apps.workflows.definitions import HumanStep
+    from apps.workflows.models import WorkflowInstance
+
+MAX_COMMENT_LENGTH = 5000
+MAX_REASON_LENGTH = 1000
+
+
+# --- Queues --------------------------------------------------------------------------------------
+
+
+def queue_create(
+    *, slug: str, name: str, role: Group, managers: Group, actor: User | None, description: str = ""
+) -> Queue:
+    """A queue whose role works it and whose managers reassign its tasks."""
+    with transaction.atomic():
+        queue = Queue.objects.create(slug=slug, name=name, role=role, managers=managers, description=description)
+        assign_perm("humantasks.work_on_queue", role, queue)
+        assign_perm("humantasks.manage_queue", managers, queue)
+        audit_record(
+            action="queue.created",
+            actor=actor,
+            chain_key=f"queue:{queue.slug}",
+            data={"queue": slug, "role": role.name, "managers": managers.name},
+        )
+    return queue
+
+
+# --- Internal: opening and closing tasks as an instance moves ----------------------------------------
+
+
+def tasks_sync_with_instance(*, instance: WorkflowInstance, previous_state: str, actor: User | None) -> None:
+    """Called by the transition service, inside its transaction, after every transition:
+    open tasks whose step no longer applies are cancelled; entering a state opens its steps.
+    """
+    for task in HumanTask.objects.select_for_update().filter(instance=instance, state__in=("open", "claimed")):
+        step = instance.human_step(task.step)
+        if step is None or step.state != instance.state:
+            _task_close_as_cancelled(task=task, actor=actor, reason=f"process moved to '{instance.state}'")
+    if instance.state != previous_state:
+        for step in instance.human_steps_in(instance.state):
+            _tasks_open_for_step(instance=instance, step=step, actor=actor)
+
+
+def _tasks_open_for_step(*, instance: WorkflowInstance, step: HumanStep, actor: User | None) -> list[HumanTask]:
+    queue = Queue.objects.get(slug=step.queue)
+    count = approvals_required(step=step, instance=instance, role_id=queue.role_id)
+    activation = uuid.uuid4()
+    title = step.title_for(instance)
+    now = timezone.now()
+    tasks = []
+    for slot in range(1, count + 1):
+        task = HumanTask(
+            instance=instance,
+            process_kind=instance.kind,
+            queue=queue,
+            step=step.name,
+            activation=activation,
+            title=(f"{title} (approval {slot} of {count})" if count > 1 else title)[:300],
+            priority=step.priority_for(instance),
+            due_at=now + step.due_in,
+            is_confidential=step.confidential,
+        )
+        if step.policy.only_requester and instance.requester_id:
+            # The requester's own step goes straight to them, whatever their roles.
+            task.assignee_id = instance.requester_id
+            task.claimed_at = now
+            task.assign()
+        task.save()
+        if step.policy.only_requester and instance.requester_id:
+            _grant(task=task, user=instance.requester, actor=None)
+        audit_record(
+            action="task.created",
+            actor=actor,
+            task=task,
+            instance=instance,
+            to_state=task.state,
+            data={"step": step.name, "queue": queue.slug, "slot": slot, "of": count, "policy": step.policy.describe()},
+        )
+        tasks.append(task)
+    return tasks
+
+
+def _task_close_as_cancelled(*, task: HumanTask, actor: User | None, reason: str) -> None:
+    from_state = task.state
+    task.cancel()
+    task.closed_at = timezone.now()
+    task.version += 1
+    task.save()
+    audit_record(
+        action="task.cancelled",
+        actor=actor,
+        task=task,
+        from_state=from_state,
+        to_state=task.state,
+        data={"reason": reason},
+    )
+
+
+# --- Locking and checks ---------------------------------------------------------------------------------
+
+
+def _lock(task: HumanTask | int, *, expected_version: int | None = None) -> tuple[HumanTask, WorkflowInstance]:
+    task_id = task.pk if isinstance(task, HumanTask) else task
+    instance_id = HumanTask.objects.filter(pk=task_id).values_list("instance_id", flat=True).first()
+    if instance_id is None:
+        raise NotFound("No such task.")
+    instance = workflow_services.instance_lock(instance_id=instance_id)
+    locked = HumanTask.objects.select_for_update().select_related("queue").get(pk=task_id)
+    locked.instance = instance
+    if expected_version is not None and locked.version != expected_version:
+        raise StaleVersion(f"The task changed since you read it (version {locked.version}, not {expected_version}).")
+    return locked, instance
+
+
+def _require_view(*, user: User, task: HumanTask) -> Any:
+    access = task_access(user=user, task=task)
+    if not access.view:
+        raise NotFound("No such task.")
+    return access
+
+
+def _require_open(task: HumanTask) -> None:
+    if not task.is_open:
+        raise TaskClosed(f"This task is already {task.state}.")
+
+
+def _step_of(task: HumanTask, instance: WorkflowInstance) -> HumanStep:
+    step = instance.human_step(task.step)
+    if step is None:
+        raise TaskClosed(f"The process no longer has a '{task.step}' step.")
+    return step
+
+
+def _require_may_decide(*, user: User, task: HumanTask, instance: WorkflowInstance) -> HumanStep:
+    access = _require_view(user=user, task=task)
+    if not access.work:
+        raise NotPermitted("You may see this task but not work on it.")
+    step = _step_of(task, instance)
+    refusal = decision_refusal(user=user, task=task, step=step, instance=instance)
+    if refusal:
+        raise DecisionRefused(refusal, errors={"policy": step.policy.describe()})
+    return step
+
+
+def _require_colleague_may_decide(*, colleague: User, task: HumanTask, instance: WorkflowInstance) -> None:
+    if not colleague.is_active or not task_access(user=colleague, task=task).work:
+        raise InvalidDecision(
+            f"{colleague.get_username()} does not work this task's queue.", errors={"to_user": ["Not in the task's role."]}
+        )
+    refusal = decision_refusal(user=colleague, task=task, step=_step_of(task, instance), instance=instance)
+    if refusal:
+        raise DecisionRefused(f"{colleague.get_username()} cannot decide this task. {refusal}", errors={"to_user": [refusal]})
+
+
+def _clean_text(value: str | None, *, field: str, limit: int, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidDecision(f"The {field} must be text.", errors={field: ["Must be a string."]})
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidDecision(f"The {field} is too long.", errors={field: [f"At most {limit} characters."]})
+    if required and not value:
+        raise InvalidDecision(f"A {field} is required.", errors={field: ["This field is required."]})
+    return value
+
+
+def _save(task: HumanTask) -> None:
+    task.version += 1
+    task.save()
+
+
+# --- The services people and systems call -----------------------------------------------------------------
+
+
+def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | None = None) -> HumanTask:
+    """Take an open task. A second claimant gets TaskConflict, however close the race."""
+    with transaction.atomic():
+        locked, instance = _lock(task, expected_version=expected_version)
+        _require_view(user=actor, task=locked)
+        if locked.state == HumanTask.State.CLAIMED:
+            holder = "you" if locked.assignee_id == actor.pk else "someone else"
+            raise TaskConflict(f"This task is already claimed by {holder}.")
+        _require_open(locked)
+        _require_may_decide(user=actor, task=locked, instance=instance)
+        locked.claim()
+        locked.assignee = actor
+        locked.claimed_at = timezone.now()
+        _save(locked)
+        audit_record(action="task.claimed", actor=actor, task=locked, from_state="open", to_state=locked.state)
+    return locked
+
+
+def task_unclaim(*, task: HumanTask | int, actor: User, expected_version: int | None = None) -> HumanTask:
+    """Put a claimed task back in its queue: its assignee may, and so may the queue's managers."""
+    with transaction.atomic():
+        locked, _instance = _lock(task, expected_version=expected_version)
+        access = _require_view(user=actor, task=locked)
+        _require_open(locked)
+        if locked.state != HumanTask.State.CLAIMED:
+            raise TaskConflict("This task is not claimed.")
+        if locked.assignee_id != actor.pk and not access.manage:
+            raise NotPermitted("Only the assignee or a queue manager can release this task.")
+        previous = locked.assignee
+        locked.release()
+        locked.assignee = None
+        locked.claimed_at = None
+        _save(locked)
+        audit_record(
+            action="task.unclaimed",
+            actor=actor,
+            task=locked,
+            from_state="claimed",
+            to_state=locked.state,
+            data={"previous_assignee": previous.get_username() if previous else None},
+        )
+    return locked
+
+
+def task_complete(
+    *,
+    task: HumanTask | int,
+    actor: User,
+    outcome: str,
+    data: dict[str, Any] | None = None,
+    comment: str | None = "",
+    expected_version: int | None = None,
+) -> HumanTask:
+    """Decide a task: validate the outcome and data against the step, record the decision,
+    and when the step is decided (its quorum reached, or a non-approving outcome) fire the
+    instance's transition, all in one transaction.
+
+    An open task may be decided directly by someone who could claim it; a task claimed by
+    someone else answers TaskConflict.
+    """
+    data = {} if data is None else data
+    with transaction.atomic():
+        locked, instance = _lock(task, expected_version=expected_version)
+        _require_view(user=actor, task=locked)
+        _require_open(locked)
+        if locked.state == HumanTask.State.CLAIMED and locked.assignee_id != actor.pk:
+            raise TaskConflict("Someone else has claimed this task.")
+        step = _require_may_decide(user=actor, task=locked, instance=instance)
+        if not isinstance(outcome, str) or outcome not in step.outcomes:
+            raise InvalidDecision(
+                f"Outcome must be one of: {', '.join(step.outcomes)}.", errors={"outcome": ["Not a valid choice."]}
+            )
+        if not isinstance(data, dict):
+            raise InvalidDecision("Decision data must be an object.", errors={"data": ["Must be a JSON object."]})
+        comment = _clean_text(
+            comment, field="comment", limit=MAX_COMMENT_LENGTH, required=outcome in step.comment_required_for
+        )
+        if outcome == step.approving_outcome:
+            try:
+                validate_process_data(step.decision_schema, data, what="decision data")
+            except InvalidProcessData as error:
+                raise InvalidDecision(error.detail, errors={f"data.{k}": v for k, v in error.errors.items()}) from None
+        elif data:
+            raise InvalidDecision(
+                f"Outcome '{outcome}' takes no data; explain it in the comment.", errors={"data": ["Must be empty."]}
+            )
+
+        from_state = locked.state
+        now = timezone.now()
+        locked.complete()
+        locked.assignee = actor
+        locked.claimed_at = locked.claimed_at or now
+        locked.decided_by = actor
+        locked.outcome = outcome
+        locked.decision_data = data
+        locked.comment = comment
+        locked.closed_at = now
+        _save(locked)
+
+        siblings = HumanTask.objects.filter(activation=locked.activation)
+        approvals = siblings.filter(state=HumanTask.State.COMPLETED, outcome=step.approving_outcome).count()
+        required = siblings.count()
+        step_decided = outcome != step.approving_outcome or approvals >= required
+        audit_record(
+            action="task.completed",
+            actor=actor,
+            task=locked,
+            from_state=from_state,
+            to_state=locked.state,
+            data={
+                "step": step.name,
+                "outcome": outcome,
+                "data": data,
+                "comment": comment,
+                "policy": step.policy.describe(),
+                "approvals": approvals,
+                "approvals_required": required,
+                "step_decided": step_decided,
+            },
+        )
+        if step_decided:
+            workflow_services.instance_fire(
+                instance=instance,
+                transition=step.outcomes[outcome],
+                context=TransitionContext(actor=actor, data=data, task=locked),
+                trigger="task",
+            )
+    return locked
+
+
+def task_reassign(
+    *,
+    task: HumanTask | int,
+    actor: User,
+    reason: str,
+    to_user: User | None = None,
+    to_queue: Queue | None = None,
+    expected_version: int | None = None,
+) -> HumanTask:
+    """A queue manager moves a task to a person (who must be able to decide it) or to
+    another queue (where it waits unclaimed)."""
+    if (to_user is None) == (to_queue is None):
+        raise InvalidDecision("Reassign to a person or to a queue, not both or neither.")
+    reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
+    with transaction.atomic():
+        locked, instance = _lock(task, expected_version=expected_version)
+        access = _require_view(user=actor, task=locked)
+        if not access.manage:
+            raise NotPermitted("Only a manager of this task's queue can reassign it.")
+        _require_open(locked)
+        from_state, from_queue = locked.state, locked.queue
+        previous = locked.assignee
+        if to_user is not None:
+            _require_colleague_may_decide(colleague=to_user, task=locked, instance=instance)
+            locked.assign()
+            locked.assignee = to_user
+            locked.claimed_at = timezone.now()
+        else:
+            if to_queue.pk == locked.queue_id:
+                raise InvalidDecision("The task is already in that queue.", errors={"queue": ["Same queue."]})
+            locked.release()
+            locked.queue = to_queue
+            locked.assignee = None
+            locked.claimed_at = None
+        _save(locked)
+        audit_record(
+            action="task.reassigned",
+            actor=actor,
+            task=locked,
+            from_state=from_state,
+            to_state=locked.state,
+            data={
+                "reason": reason,
+                "from_queue": from_queue.slug,
+                "to_queue": locked.queue.slug,
+                "from_assignee": previous.get_username() if previous else None,
+                "to_assignee": to_user.get_username() if to_user else None,
+            },
+        )
+    return locked
+
+
+def task_delegate(
+    *, task: HumanTask | int, actor: User, to_user: User, reason: str = "", expected_version: int | None = None
+) -> HumanTask:
+    """The assignee hands their task to a colleague who could decide it too."""
+    reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH)
+    with transaction.atomic():
+        locked, instance = _lock(task, expected_version=expected_version)
+        _require_view(user=actor, task=locked)
+        _require_open(locked)
+        if locked.state != HumanTask.State.CLAIMED or locked.assignee_id != actor.pk:
+            raise NotPermitted("Only the task's assignee can delegate it; claim it first.")
+        if to_user.pk == actor.pk:
+            raise InvalidDecision("You already hold this task.", errors={"to_user": ["Choose a colleague."]})
+        _require_colleague_may_decide(colleague=to_user, task=locked, instance=instance)
+        locked.assign()
+        locked.assignee = to_user
+        locked.claimed_at = timezone.now()
+        _save(locked)
+        audit_record(
+            action="task.delegated",
+            actor=actor,
+            task=locked,
+            from_state="claimed",
+            to_state=locked.state,
+            data={"reason": reason, "to_assignee": to_user.get_username()},
+        )
+    return locked
+
+
+def task_cancel(*, task: HumanTask | int, actor: User, reason: str, expected_version: int | None = None) -> HumanTask:
+    """A queue manager cancels the work a task stands for: the instance's `cancel`
+    transition runs, which closes every open task of the instance. (A lone task cannot
+    be cancelled without its process, or the process would wait for it for ever.)
+    """
+    reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
+    with transaction.atomic():
+        locked, instance = _lock(task, expected_version=expected_version)
+        access = _require_view(user=actor, task=locked)
+        if not access.manage:
+            raise NotPermitted("Only a manager of this task's queue can cancel it.")
+        _require_open(locked)
+        workflow_services.instance_fire(
+            instance=instance,
+            transition="cancel",
+            context=TransitionContext(actor=actor, data={"reason": reason}, task=locked),
+            trigger="external",
+        )
+        locked.refresh_from_db()
+    return locked
+
+
+def task_grant(*, task: HumanTask, user: User, actor: User | None, can_work: bool = True) -> None:
+    """Open one task to one person (e.g. a confidential task seen by two people only)."""
+    with transaction.atomic():
+        _grant(task=task, user=user, actor=actor, can_work=can_work)
+
+
+def _grant(*, task: HumanTask, user: User, actor: User | None, can_work: bool = True) -> None:
+    assign_perm("humantasks.view_humantask", user, task)
+    if can_work:
+        assign_perm("humantasks.work_humantask", user, task)
+    audit_record(
+        action="task.access_granted",
+        actor=actor,
+        task=task,
+        data={"user": user.get_username(), "work": can_work},
+    )

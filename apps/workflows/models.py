@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django_fsm import FSMField, FSMModelMixin
+
+from apps.workflows.definitions import AutomatedStep, HumanStep
+
+
+class WorkflowInstance(FSMModelMixin, models.Model):
+    """One run of a business process. Its `state` changes only through FSM transitions
+    fired by apps.workflows.services.instance_transition.
+
+    Each process kind is a proxy model of this one (apps/workflows/processes/) that
+    declares its transitions, steps and data schema; `definition_version` pins the
+    version of that definition an instance was started on.
+    """
+
+    INITIAL_STATE = "new"
+
+    kind = models.CharField(max_length=64)
+    definition_version = models.PositiveIntegerField()
+    business_key = models.CharField(max_length=120)
+    state = FSMField(default=INITIAL_STATE, protected=True, max_length=64)
+    data = models.JSONField(default=dict)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="requested_instances"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="started_instances"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    # Declared by each process kind (proxy model).
+    process_name: ClassVar[str] = ""
+    process_title: ClassVar[str] = ""
+    process_version: ClassVar[int] = 0
+    data_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    human_steps: ClassVar[tuple[HumanStep, ...]] = ()
+    automated_steps: ClassVar[tuple[AutomatedStep, ...]] = ()
+    final_states: ClassVar[frozenset[str]] = frozenset()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "business_key"], name="instance_kind_business_key_unique")
+        ]
+        indexes = [
+            models.Index(fields=["kind", "state", "-created_at"], name="instance_kind_state_idx"),
+            models.Index(fields=["state", "-created_at"], name="instance_state_idx"),
+            models.Index(fields=["-created_at"], name="instance_created_idx"),
+            models.Index(fields=["requester", "-created_at"], name="instance_requester_idx"),
+        ]
+        permissions = [("start_instance", "Can start process instances")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.business_key} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.final_states
+
+    @classmethod
+    def human_step(cls, name: str) -> HumanStep | None:
+        return next((step for step in cls.human_steps if step.name == name), None)
+
+    @classmethod
+    def human_steps_in(cls, state: str) -> list[HumanStep]:
+        return [step for step in cls.human_steps if step.state == state]
+
+    @classmethod
+    def automated_steps_in(cls, state: str) -> list[AutomatedStep]:
+        return [step for step in cls.automated_steps if step.state == state]
+
+
+# The process kinds are proxy models: importing them here registers them with Django.
+from apps.workflows.processes import *  # noqa: E402, F403

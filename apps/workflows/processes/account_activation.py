@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django_fsm import RETURN_VALUE, transition
+
+from apps.workflows.definitions import AutomatedStep, DecisionPolicy, HumanStep
+from apps.workflows.models import WorkflowInstance
+from apps.workflows.processes.permissions import may_cancel
+from apps.workflows.registry import register
+from apps.workflows.transitions import EXTERNAL, START, SYSTEM, TASK, TransitionContext
+
+CHECK_RESULTS = {"credit_check", "employment_verification"}
+
+
+@register
+class AccountActivation(WorkflowInstance):
+    """Customer account activation: a credit check and an employment verification run as
+    automated steps; both passing with a risk score at or below RISK_SCORE_LIMIT activate
+    the account, anything else goes to a risk officer.
+    """
+
+    process_name = "account_activation"
+    process_title = "Customer account activation"
+    process_version = 1
+    RISK_SCORE_LIMIT = 40
+    final_states = frozenset({"active", "declined", "cancelled"})
+    data_schema = {
+        "type": "object",
+        "required": ["customer_name", "customer_email", "national_id", "employer", "requested_limit"],
+        "properties": {
+            "customer_name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "customer_email": {"type": "string", "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"},
+            "national_id": {"type": "string", "pattern": "^[A-Za-z0-9-]{4,32}$"},
+            "employer": {"type": "string", "minLength": 1, "maxLength": 200},
+            "requested_limit": {"type": "number", "exclusiveMinimum": 0, "maximum": 10_000_000},
+        },
+        "additionalProperties": False,
+    }
+    automated_steps = (
+        AutomatedStep("credit_check", "checks_running", "credit_bureau", "record_credit_check"),
+        AutomatedStep(
+            "employment_verification", "checks_running", "employment_verifier", "record_employment_verification"
+        ),
+    )
+    human_steps = (
+        HumanStep(
+            name="risk_review",
+            state="risk_review",
+            queue="risk-officers",
+            title="Review account activation {business_key} for {customer_name}",
+            outcomes={"approve": "approve_after_review", "reject": "decline"},
+            comment_required_for=("reject",),
+            policy=DecisionPolicy(exclude_requester=True, exclude_earlier_deciders=True),
+            priority=60,
+            due_in=timedelta(days=1),
+            confidential=False,
+        ),
+    )
+
+    class Meta:
+        proxy = True
+
+    def _after_checks(self) -> str:
+        if not CHECK_RESULTS <= self.data.keys():
+            return "checks_running"
+        credit, employment = self.data["credit_check"], self.data["employment_verification"]
+        low_risk = credit.get("score", 100) <= self.RISK_SCORE_LIMIT
+        return "active" if credit.get("passed") and employment.get("verified") and low_risk else "risk_review"
+
+    @transition(field="state", source="new", target="checks_running", custom=START)
+    def start(self, ctx: TransitionContext) -> None:
+        pass
+
+    @transition(
+        field="state",
+        source="checks_running",
+        target=RETURN_VALUE("checks_running", "active", "risk_review"),
+        conditions=[lambda self: "credit_check" not in self.data],
+        custom=SYSTEM,
+    )
+    def record_credit_check(self, ctx: TransitionContext) -> str:
+        self.data = {**self.data, "credit_check": ctx.data}
+        return self._after_checks()
+
+    @transition(
+        field="state",
+        source="checks_running",
+        target=RETURN_VALUE("checks_running", "active", "risk_review"),
+        conditions=[lambda self: "employment_verification" not in self.data],
+        custom=SYSTEM,
+    )
+    def record_employment_verification(self, ctx: TransitionContext) -> str:
+        self.data = {**self.data, "employment_verification": ctx.data}
+        return self._after_checks()
+
+    @transition(field="state", source="risk_review", target="active", custom=TASK)
+    def approve_after_review(self, ctx: TransitionContext) -> None:
+        pass
+
+    @transition(field="state", source="risk_review", target="declined", custom=TASK)
+    def decline(self, ctx: TransitionContext) -> None:
+        pass
+
+    @transition(
+        field="state",
+        source=["new", "checks_running", "risk_review"],
+        target="cancelled",
+        custom=EXTERNAL,
+        permission=may_cancel,
+    )
+    def cancel(self, ctx: TransitionContext) -> None:
+        pass

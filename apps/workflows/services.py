@@ -1,0 +1,170 @@
+"""The only writers of workflow instances. `instance_fire` is the one place a transition
+runs: it checks the trigger and permission, runs the FSM transition, saves, audits, and
+lets the human-task and automation layers react, all inside the caller's transaction on
+a locked row. `instance_start` and `instance_transition` own that transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import django_fsm
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.workflows.errors import (
+    DuplicateBusinessKey,
+    InvalidProcessData,
+    NotFound,
+    NotPermitted,
+    StaleVersion,
+    TransitionNotAllowed,
+)
+from apps.workflows.models import WorkflowInstance
+from apps.workflows.registry import as_definition, definition_latest
+from apps.workflows.transitions import TransitionContext
+from apps.workflows.validation import validate_process_data
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+BUSINESS_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,119}$")
+
+
+def instance_start(
+    *, kind: str, business_key: str, data: dict[str, Any], actor: User | None, requester: User | None = None
+) -> WorkflowInstance:
+    """Start a process of `kind` on the newest definition, validated against its schema.
+
+    `requester` is the person the process is for (four-eyes rules exclude them); it defaults
+    to the actor. `actor` None means the system itself.
+    """
+    definition = definition_latest(kind)
+    if actor is not None and not actor.has_perm("workflows.start_instance"):
+        raise NotPermitted("You may not start processes.")
+    if not isinstance(business_key, str) or not BUSINESS_KEY.match(business_key):
+        raise InvalidProcessData(
+            "The business key must be 1-120 letters, digits or . _ : / - and start with a letter or digit.",
+            errors={"business_key": ["Invalid business key."]},
+        )
+    if not isinstance(data, dict):
+        raise InvalidProcessData("The data must be a JSON object.", errors={"data": ["Must be an object."]})
+    validate_process_data(definition.data_schema, data)
+    with transaction.atomic():
+        instance = definition(
+            kind=definition.process_name,
+            definition_version=definition.process_version,
+            business_key=business_key,
+            data=data,
+            requester=requester or actor,
+            started_by=actor,
+        )
+        try:
+            with transaction.atomic():
+                instance.save(force_insert=True)
+        except IntegrityError:
+            raise DuplicateBusinessKey(
+                f"A {kind} with business key {business_key!r} already exists.",
+                errors={"business_key": ["Already used for this process kind."]},
+            ) from None
+        audit_record(
+            action="instance.started",
+            actor=actor,
+            instance=instance,
+            to_state=instance.state,
+            data={
+                "kind": kind,
+                "definition_version": definition.process_version,
+                "business_key": business_key,
+                "data": data,
+                "requester": instance.requester.get_username() if instance.requester else None,
+            },
+        )
+        instance_fire(instance=instance, transition="start", context=TransitionContext(actor=actor), trigger="start")
+    return instance
+
+
+def instance_lock(*, instance_id: int) -> WorkflowInstance:
+    """Lock the instance row for the rest of the transaction and return it as its process kind."""
+    try:
+        instance = WorkflowInstance.objects.select_for_update().get(pk=instance_id)
+    except (WorkflowInstance.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such process instance.") from None
+    return as_definition(instance)
+
+
+def instance_transition(
+    *,
+    instance: WorkflowInstance | int,
+    transition: str,
+    actor: User | None,
+    data: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> WorkflowInstance:
+    """Fire an external transition (e.g. cancel) for a person or API client."""
+    instance_id = instance.pk if isinstance(instance, WorkflowInstance) else instance
+    if data is not None and not isinstance(data, dict):
+        raise InvalidProcessData("The data must be a JSON object.", errors={"data": ["Must be an object."]})
+    with transaction.atomic():
+        locked = instance_lock(instance_id=instance_id)
+        if expected_version is not None and locked.version != expected_version:
+            raise StaleVersion(
+                f"The instance changed since you read it (version {locked.version}, not {expected_version})."
+            )
+        instance_fire(
+            instance=locked,
+            transition=transition,
+            context=TransitionContext(actor=actor, data=data or {}),
+            trigger="external",
+        )
+    return locked
+
+
+def instance_fire(*, instance: WorkflowInstance, transition: str, context: TransitionContext, trigger: str) -> None:
+    """Run one transition on an instance the caller has locked, inside the caller's transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("instance_fire must run inside a transaction on a locked instance")
+    transitions = {t.name: t for t in instance.get_all_state_transitions()}
+    declared = transitions.get(transition)
+    if declared is None:
+        raise TransitionNotAllowed(f"A {instance.kind} has no transition {transition!r}.")
+    declared_trigger = declared.custom.get("trigger")
+    if declared_trigger != trigger:
+        how = {"task": "by deciding its task", "system": "by an automated step", "start": "when the process starts"}
+        raise TransitionNotAllowed(
+            f"{transition!r} cannot be requested directly; it happens {how.get(declared_trigger, 'internally')}."
+        )
+    method = getattr(instance, transition)
+    actor = context.actor
+    if trigger == "external" and actor is not None and not django_fsm.has_transition_perm(method, actor):
+        raise NotPermitted(f"You may not {transition} this {instance.process_title.lower()}.")
+    if not django_fsm.can_proceed(method):
+        raise TransitionNotAllowed(f"Cannot {transition} a {instance.kind} that is {instance.state}.")
+
+    from_state = instance.state
+    try:
+        method(context)
+    except django_fsm.TransitionNotAllowed as error:
+        raise TransitionNotAllowed(str(error)) from None
+    instance.version += 1
+    if instance.is_finished:
+        instance.finished_at = timezone.now()
+    instance.save()
+    audit_record(
+        action="instance.transitioned",
+        actor=actor,
+        instance=instance,
+        task=context.task,
+        from_state=from_state,
+        to_state=instance.state,
+        data={"transition": transition, "trigger": trigger, "input": context.data},
+    )
+
+    from apps.automation.dispatch import automated_steps_schedule
+    from apps.humantasks.services import tasks_sync_with_instance
+
+    tasks_sync_with_instance(instance=instance, previous_state=from_state, actor=actor)
+    if instance.state != from_state:
+        automated_steps_schedule(instance=instance)
