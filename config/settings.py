@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "apps.humantasks",
     "apps.automation",
     "apps.inbox",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
@@ -228,7 +229,16 @@ def inbox_for(
     if user.has_perm("humantasks.view_humantask") and not user.is_superuser:
         # Auditors read every task; their inbox is the whole table in inbox order.
         branches = [branch(HumanTask.objects.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))]
-    merged = branches[0].union(*branches[1:], all=True).order_by(*INBOX_ORDER)[: limit + 1] if len(branches) > 1 else branches[0]
+    if len(branches) == 1:
+        merged = branches[0]
+    elif connection.features.supports_slicing_ordering_in_compound:
+        merged = branches[0].union(*branches[1:], all=True).order_by(*INBOX_ORDER)[: limit + 1]
+    else:
+        # SQLite (the embedded default) cannot LIMIT inside UNION branches; at its size one
+        # ordered scan over every visible queue is fast enough.
+        merged = branch(
+            HumanTask.objects.filter(Q(queue_id__in=queue_ids, is_confidential=False) | Q(pk__in=granted.values("pk")))
+        )
     rows = list(merged)  # query 2
     has_more = len(rows) > limit
     rows = rows[:limit]

@@ -52,6 +52,24 @@ def queue_create(
     return queue
 
 
+def queues_ensure_standard(*, actor: User | None) -> dict[str, Queue]:
+    """The queue of every role that has one, managed by the Managers role (idempotent)."""
+    from apps.accounts.roles import MANAGERS, QUEUE_ROLES
+    from apps.accounts.services import role_ensure
+
+    managers = role_ensure(role=MANAGERS)
+    queues = {}
+    for role in QUEUE_ROLES:
+        group = role_ensure(role=role)
+        queue = Queue.objects.filter(slug=role.queue).first()
+        if queue is None:
+            queue = queue_create(
+                slug=role.queue, name=role.name, role=group, managers=managers, actor=actor, description=role.description
+            )
+        queues[role.queue] = queue
+    return queues
+
+
 # --- Internal: opening and closing tasks as an instance moves ----------------------------------------
 
 

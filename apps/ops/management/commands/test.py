@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.ops.connectivity import postgres_server_problem, redis_problem
+from config.env import env
+
+DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/approval_inbox"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the test suite with pytest on PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL). "
+        "Under CI=true an unreachable PostgreSQL or Redis fails the run at once; elsewhere the suite "
+        "falls back to SQLite and skips the tests that need the missing service. Extra arguments go "
+        "to pytest, e.g. `manage.py test -- -k audit -x`."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--slow", action="store_true", help="Run only the slow soak tests (marked `slow`).")
+        parser.add_argument("--all", action="store_true", help="Run the fast and the slow tests.")
+        parser.add_argument("pytest_args", nargs="*", help="Passed to pytest unchanged.")
+
+    def handle(self, *args: object, **options: object) -> None:
+        in_ci = env.bool("CI", default=False)
+        database_url = env.str("TEST_DATABASE_URL", default=DEFAULT_TEST_DATABASE_URL)
+        redis_url = env.str("TEST_REDIS_URL", default=DEFAULT_TEST_REDIS_URL)
+        child_env = dict(env.ENVIRON)
+        child_env.update(
+            TEST_DATABASE_URL=database_url, TEST_REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="config.settings_test"
+        )
+
+        pg_problem = postgres_server_problem(database_url) if database_url.startswith(("postgres", "pgsql", "psql")) else None
+        redis_down = redis_problem(redis_url)
+        if in_ci and (pg_problem or redis_down):
+            raise CommandError(
+                "CI needs PostgreSQL and Redis, and at least one is unreachable:\n"
+                f"  PostgreSQL {database_url}: {pg_problem or 'ok'}\n"
+                f"  Redis {redis_url}: {redis_down or 'ok'}"
+            )
+        if pg_problem:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"PostgreSQL is unreachable ({pg_problem}); running on SQLite and skipping PostgreSQL-only tests."
+                )
+            )
+            child_env["TEST_DATABASE_URL"] = f"sqlite:///{settings.BASE_DIR / 'var' / 'test.sqlite3'}"
+        if redis_down:
+            self.stderr.write(self.style.WARNING(f"Redis is unreachable ({redis_down}); skipping Redis tests."))
+            child_env["TEST_REDIS_UNAVAILABLE"] = "1"
+
+        marker = "slow" if options["slow"] else ("" if options["all"] else "not slow")
+        command = [sys.executable, "-m", "pytest", *(["-m", marker] if marker else []), *options["pytest_args"]]
+        result = subprocess.run(command, cwd=settings.BASE_DIR, env=child_env)
+        sys.exit(result.returncode)
