@@ -14,6 +14,7 @@ DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 class Command(BaseCommand):
+    requires_system_checks: list[str] = []
     help = (
         "Run the test suite with pytest on PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL). "
         "Under CI=true an unreachable PostgreSQL or Redis fails the run at once; elsewhere the suite "
