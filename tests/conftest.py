@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from apps.accounts.models import User
+from apps.accounts.services import roles_ensure
 from apps.humantasks.models import Queue
 from apps.humantasks.services import queues_ensure_standard
 from config.env import env
@@ -41,6 +42,8 @@ def _skip_postgres_only_on_sqlite(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def queues(db: None) -> dict[str, Queue]:
     """Every standard role, with its queue, managed by the Managers role."""
+    # The roles without a queue (Auditors, Integrations) too, or people made in them get no group.
+    roles_ensure()
     return queues_ensure_standard(actor=None)
 
 
