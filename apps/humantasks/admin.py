@@ -1,0 +1,80 @@
+"""Queues are configuration and editable here; tasks are for reading only (they change
+through apps.humantasks.services, which checks permissions and writes the audit log).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.humantasks.models import HumanTask, Queue
+from apps.humantasks.services import queue_create
+from apps.workflows.admin import ReadOnlyAdminMixin, pretty_json
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "role", "managers")
+    search_fields = ("name", "slug", "role__name")
+    list_select_related = ("role", "managers")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Queue | None = None) -> tuple[str, ...]:
+        # A queue's grants follow its role and managers (set by queue_create); changing
+        # them afterwards would leave the old groups' grants behind, so they are fixed here.
+        return ("slug", "role", "managers") if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Queue | None = None) -> bool:
+        # Tasks and audit events name their queue; a queue is retired, not deleted.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Queue, form: Any, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name", "description"])
+            return
+        created = queue_create(
+            slug=obj.slug,
+            name=obj.name,
+            role=obj.role,
+            managers=obj.managers,
+            description=obj.description,
+            actor=request.user,
+        )
+        # The admin goes on to log and redirect with the object it was given.
+        obj.pk = created.pk
+
+
+@admin.register(HumanTask)
+class HumanTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("title", "process_kind", "queue", "step", "state", "assignee", "priority", "due_at")
+    list_filter = ("state", "queue", "process_kind", "is_confidential")
+    search_fields = ("title", "instance__business_key", "assignee__username", "step")
+    list_select_related = ("queue", "assignee")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    fields = (
+        "title",
+        "instance",
+        "process_kind",
+        "queue",
+        "step",
+        "state",
+        "assignee",
+        "priority",
+        "due_at",
+        "is_confidential",
+        "outcome",
+        "decision",
+        "comment",
+        "decided_by",
+        "created_at",
+        "claimed_at",
+        "closed_at",
+        "version",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Decision data")
+    def decision(self, task: HumanTask) -> str:
+        return pretty_json(task.decision_data)

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from guardian.shortcuts import get_perms
+
+from apps.audit.models import AuditEvent
+from apps.humantasks.models import HumanTask, Queue
+from apps.workflows.services import instance_start
+from tests.conftest import purchase_order_data
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+READ_ONLY = ("workflows_workflowinstance", "humantasks_humantask", "audit_auditevent")
+
+
+@pytest.fixture
+def order(people):
+    return instance_start(
+        kind="purchase_order",
+        business_key="PO-ADMIN-1",
+        data=purchase_order_data(900),
+        actor=people["requester"],
+    )
+
+
+@pytest.fixture
+def superuser(queues):
+    return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+def object_of(model_url: str, order) -> object:
+    return {
+        "workflows_workflowinstance": order,
+        "humantasks_humantask": HumanTask.objects.filter(instance=order).first(),
+        "audit_auditevent": AuditEvent.objects.filter(instance=order).first(),
+    }[model_url]
+
+
+@pytest.mark.parametrize("model_url", READ_ONLY)
+def test_superusers_read_but_cannot_add_change_or_delete(client, superuser, order, model_url):
+    client.force_login(superuser)
+    target = object_of(model_url, order)
+    events_before = AuditEvent.objects.count()
+
+    assert client.get(reverse(f"admin:{model_url}_changelist")).status_code == 200
+    change_url = reverse(f"admin:{model_url}_change", args=[target.pk])
+    page = client.get(change_url)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    assert client.get(reverse(f"admin:{model_url}_add")).status_code == 403
+    assert client.post(change_url, {}).status_code == 403
+    assert (
+        client.post(reverse(f"admin:{model_url}_delete", args=[target.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert AuditEvent.objects.count() == events_before
+    assert type(target).objects.filter(pk=target.pk).exists()
+
+
+def test_instance_page_lists_its_tasks_and_data(client, superuser, order):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:workflows_workflowinstance_change", args=[order.pk])).content.decode()
+
+    assert "Team lead approval: purchase order PO-ADMIN-1" in page
+    assert "Acme Tools" in page
+
+
+def test_lists_filter_and_search(client, superuser, order, people):
+    instance_start(
+        kind="purchase_order",
+        business_key="PO-ADMIN-2",
+        data=purchase_order_data(),
+        actor=people["requester"],
+    )
+    client.force_login(superuser)
+
+    found = client.get(reverse("admin:workflows_workflowinstance_changelist"), {"q": "PO-ADMIN-2"})
+    assert found.context["cl"].result_count == 1
+    by_state = client.get(reverse("admin:humantasks_humantask_changelist"), {"state__exact": "completed"})
+    assert by_state.context["cl"].result_count == 0
+    by_action = client.get(reverse("admin:audit_auditevent_changelist"), {"action__exact": "task.created"})
+    assert by_action.context["cl"].result_count == 2
+
+
+def test_auditors_read_the_admin_and_change_nothing(client, people, order):
+    auditor = people["auditor"]
+    auditor.is_staff = True
+    auditor.save()
+    client.force_login(auditor)
+
+    for model_url in READ_ONLY:
+        assert client.get(reverse(f"admin:{model_url}_changelist")).status_code == 200
+        assert client.get(reverse(f"admin:{model_url}_add")).status_code == 403
+    assert client.get(reverse("admin:humantasks_queue_changelist")).status_code == 403
+
+
+def test_a_queue_added_in_the_admin_gets_its_grants_and_audit_event(client, superuser):
+    role, managers = Group.objects.create(name="Legal"), Group.objects.get(name="Managers")
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse("admin:humantasks_queue_add"),
+        {
+            "slug": "legal",
+            "name": "Legal review",
+            "description": "",
+            "role": role.pk,
+            "managers": managers.pk,
+        },
+    )
+
+    assert response.status_code == 302
+    queue = Queue.objects.get(slug="legal")
+    assert get_perms(role, queue) == ["work_on_queue"]
+    assert get_perms(managers, queue) == ["manage_queue"]
+    assert AuditEvent.objects.filter(action="queue.created", chain_key="queue:legal").count() == 1
+
+
+def test_an_existing_queue_keeps_its_role_when_edited(client, superuser, queues):
+    queue = queues["finance"]
+    other = Group.objects.get(name="CFO")
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse("admin:humantasks_queue_change", args=[queue.pk]),
+        {"name": "Finance approvals", "description": "Second level", "role": other.pk},
+    )
+
+    assert response.status_code == 302
+    queue.refresh_from_db()
+    assert (queue.name, queue.role.name) == ("Finance approvals", "Finance")
+    assert (
+        client.post(reverse("admin:humantasks_queue_delete", args=[queue.pk]), {"post": "yes"}).status_code
+        == 403
+    )
