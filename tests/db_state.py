@@ -1,0 +1,47 @@
+"""Assertions about what a block of code wrote to the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import models
+
+from apps.audit.models import AuditEvent
+from apps.humantasks.models import HumanTask, HumanTaskUserObjectPermission
+from apps.workflows.models import WorkflowInstance
+
+WATCHED_TABLES: tuple[type[models.Model], ...] = (
+    WorkflowInstance,
+    HumanTask,
+    AuditEvent,
+    HumanTaskUserObjectPermission,
+)
+
+
+def _row(obj: models.Model) -> dict[str, Any]:
+    return type(obj)._base_manager.filter(pk=obj.pk).values().get()
+
+
+def _table_heads() -> dict[str, tuple[int, int | None]]:
+    return {
+        model.__name__: (model.objects.count(), model.objects.aggregate(last=models.Max("pk"))["last"])
+        for model in WATCHED_TABLES
+    }
+
+
+@contextmanager
+def writes_nothing(*objects: models.Model) -> Iterator[None]:
+    """The block adds no instance, task, audit event or task grant, and leaves every row in
+    `objects` exactly as it was (state, version, timestamps, data)."""
+    tables_before = _table_heads()
+    rows_before = [_row(obj) for obj in objects]
+    yield
+    assert _table_heads() == tables_before
+    assert [_row(obj) for obj in objects] == rows_before
+
+
+def audit_actions(instance: WorkflowInstance) -> list[str]:
+    """The actions recorded in the instance's audit chain, oldest first."""
+    return list(AuditEvent.objects.filter(instance=instance).order_by("seq").values_list("action", flat=True))
