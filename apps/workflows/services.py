@@ -138,6 +138,11 @@ def instance_fire(*, instance: WorkflowInstance, transition: str, context: Trans
         )
     method = getattr(instance, transition)
     actor = context.actor
+    # The state first: django-fsm's permission check also answers False for a transition the
+    # state does not offer, which would tell the requester of an order someone approved a
+    # moment ago that they "may not" cancel it, rather than that it is too late.
+    if not django_fsm.can_proceed(method, check_conditions=False):
+        raise TransitionNotAllowed(f"Cannot {transition} a {instance.kind} that is {instance.state}.")
     if trigger == "external" and actor is not None and not django_fsm.has_transition_perm(method, actor):
         raise NotPermitted(f"You may not {transition} this {instance.process_title.lower()}.")
     if not django_fsm.can_proceed(method):
