@@ -32,6 +32,11 @@ INSTALLED_APPS = [
     "apps.automation",
     "apps.inbox",
     "apps.ops",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "apps.api",
 ]
 
 MIDDLEWARE = [
@@ -141,3 +146,136 @@ AUTOMATION_ADAPTERS = {
         "AUTOMATION_EMPLOYMENT_VERIFIER", default="apps.automation.adapters.SimulatedEmploymentVerifier"
     ),
 }
+
+# --- REST API (apps/api) -----------------------------------------------------------------------
+# OIDC bearer tokens are accepted only when an identity provider is configured.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_DRF_AUTH_BACKEND = env.str("OIDC_DRF_AUTH_BACKEND", default="mozilla_django_oidc.auth.OIDCAuthenticationBackend")
+API_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_USER_ENDPOINT)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The first class names the WWW-Authenticate challenge of a 401.
+        "apps.api.authentication.ApiKeyAuthentication",
+        *(["mozilla_django_oidc.contrib.drf.OIDCAuthentication"] if API_OIDC_ENABLED else []),
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.api.throttles.ClientRateThrottle",
+        "apps.api.throttles.UserRateThrottle",
+        "apps.api.throttles.AnonymousRateThrottle",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.api.problems.problem_exception_handler",
+    # ?format= belongs to the audit export (csv|jsonl), not to renderer selection.
+    "URL_FORMAT_OVERRIDE": None,
+}
+# Requests per period ("600/minute"): per API key or OIDC client, per user over all their clients, per address.
+API_THROTTLE_RATES = {
+    "client": env.str("API_THROTTLE_CLIENT", default="600/minute"),
+    "user": env.str("API_THROTTLE_USER", default="1200/minute"),
+    "anonymous": env.str("API_THROTTLE_ANONYMOUS", default="60/minute"),
+}
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+API_MAX_PAGE_SIZE = 200
+API_BULK_MAX_ITEMS = env.int("API_BULK_MAX_ITEMS", default=500)
+API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Approval inbox API",
+    "DESCRIPTION": (
+        "Start and drive business processes, work the task inbox and read the audit log. "
+        "Authenticate with `Authorization: Api-Key <key>` (or an OIDC bearer token where configured). "
+        "Every POST accepts an `Idempotency-Key` header; reads return an `ETag` (the object's version) and "
+        "writes accept `If-Match`. Errors are RFC 9457 problem+json."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files are served from our own static files, not fetched from elsewhere.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.api.schema.add_problem_responses",
+    ],
+}
+
+# --- Celery workers and beat, the outbox, automated steps and SLA timers (README: production) ---
+# The broker is Redis (REDIS_URL) unless CELERY_BROKER_URL names another, e.g.
+# amqp://user:password@host:5672/vhost for RabbitMQ. Without either (the embedded default)
+# a folder in var/ is the queue between the web process and the worker it starts.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _BROKER_DIR = VAR_DIR / "broker"
+    for _folder in (_BROKER_DIR / "queue", _BROKER_DIR / "processed"):
+        _folder.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Redis only: an unacknowledged job (its worker was killed) is handed out again after this.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        "socket_connect_timeout": 3,
+    }
+# True runs jobs in the process that enqueues them (the test settings do this).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# A job is acknowledged when it finishes, not when it starts: a killed worker's job runs again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+OUTBOX_RELAY_SWEEP_SECONDS = env.float("OUTBOX_RELAY_SWEEP_SECONDS", default=2.0)
+OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
+SLA_TIMER_SECONDS = env.float("SLA_TIMER_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {"task": "notifications.outbox_relay", "schedule": OUTBOX_RELAY_SWEEP_SECONDS},
+    "outbox-prune": {"task": "notifications.outbox_prune", "schedule": 3600.0},
+    "sla-escalate-overdue": {"task": "humantasks.escalate_overdue", "schedule": SLA_TIMER_SECONDS},
+    "sla-remind-assignees": {"task": "humantasks.remind_assignees", "schedule": SLA_TIMER_SECONDS},
+    "sla-release-stale-claims": {"task": "humantasks.release_stale_claims", "schedule": SLA_TIMER_SECONDS},
+}
+
+# Automated steps: retries with exponential backoff and jitter, then a dead letter.
+AUTOMATION_MAX_ATTEMPTS = env.int("AUTOMATION_MAX_ATTEMPTS", default=5)
+AUTOMATION_BACKOFF_SECONDS = env.float("AUTOMATION_BACKOFF_SECONDS", default=2.0)
+AUTOMATION_BACKOFF_MAX_SECONDS = env.float("AUTOMATION_BACKOFF_MAX_SECONDS", default=300.0)
+# External systems over HTTP (used by apps.automation.adapters.HttpCreditBureau and friends).
+AUTOMATION_HTTP_TIMEOUT_SECONDS = env.float("AUTOMATION_HTTP_TIMEOUT_SECONDS", default=10.0)
+AUTOMATION_CREDIT_BUREAU_URL = env.str("AUTOMATION_CREDIT_BUREAU_URL", default="")
+AUTOMATION_EMPLOYMENT_VERIFIER_URL = env.str("AUTOMATION_EMPLOYMENT_VERIFIER_URL", default="")
+# Circuit breaker per external system: opens after this many failures in a row, tries again after the reset.
+AUTOMATION_BREAKER_FAILURES = env.int("AUTOMATION_BREAKER_FAILURES", default=5)
+AUTOMATION_BREAKER_RESET_SECONDS = env.float("AUTOMATION_BREAKER_RESET_SECONDS", default=60.0)
+# Breaker state lives in Redis so every worker sees it; without Redis, each process keeps its own.
+AUTOMATION_BREAKER_REDIS_URL = env.str("AUTOMATION_BREAKER_REDIS_URL", default=REDIS_URL)
+# The simulated systems of the embedded default: how slow and how unreliable they are.
+AUTOMATION_SIMULATED_DELAY_SECONDS = env.float("AUTOMATION_SIMULATED_DELAY_SECONDS", default=0.0)
+AUTOMATION_SIMULATED_TRANSIENT_FAILURE_RATE = env.float("AUTOMATION_SIMULATED_TRANSIENT_FAILURE_RATE", default=0.0)
+AUTOMATION_SIMULATED_PERMANENT_FAILURE_RATE = env.float("AUTOMATION_SIMULATED_PERMANENT_FAILURE_RATE", default=0.0)
+
+# SLA timers: the defaults of queues that set none of their own (apps.humantasks.models.Queue).
+SLA_REMIND_BEFORE_HOURS = env.float("SLA_REMIND_BEFORE_HOURS", default=4.0)
+SLA_STALE_CLAIM_HOURS = env.float("SLA_STALE_CLAIM_HOURS", default=8.0)
+SLA_ESCALATION_PRIORITY_BOOST = env.int("SLA_ESCALATION_PRIORITY_BOOST", default=20)

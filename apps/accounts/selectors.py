@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import hmac
+
+from apps.accounts.models import ApiKey, User
+from apps.accounts.services import API_KEY_MARK, api_key_hash
+
+
+def api_key_user(*, raw_key: str) -> tuple[User, ApiKey] | None:
+    """The active user and key behind `raw_key`, or None for an unknown, revoked or inactive one."""
+    prefix, dot, _secret = raw_key.partition(".")
+    if not dot or not prefix.startswith(API_KEY_MARK) or len(prefix) > 16:
+        return None
+    api_key = ApiKey.objects.select_related("user").filter(prefix=prefix, revoked_at__isnull=True).first()
+    if api_key is None or not hmac.compare_digest(api_key.hashed_key, api_key_hash(raw_key)):
+        return None
+    if not api_key.user.is_active:
+        return None
+    return api_key.user, api_key
+
+
+def user_active_by_username(*, username: str) -> User | None:
+    return User.objects.filter(username=username, is_active=True).first()
