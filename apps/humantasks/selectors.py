@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.humantasks.errors import NotFound
@@ -246,3 +247,50 @@ def inbox_for(
     tasks = [by_id[row[0]] for row in rows]
     next_cursor = InboxCursor(rows[-1][1], rows[-1][2], rows[-1][0]) if has_more and rows else None
     return InboxPage(tasks=tasks, next_cursor=next_cursor)
+
+
+# --- Reads for the API: every visible task, queue counts -----------------------------------------
+
+
+def tasks_visible_to(*, user: User) -> QuerySet[HumanTask]:
+    """Every task `user` may see, as a filterable queryset (the same rules as task_access):
+    non-confidential tasks of their visible queues, tasks granted to them, or all of them
+    for superusers and holders of the global view permission (auditors)."""
+    if not user.is_authenticated or not user.is_active:
+        return HumanTask.objects.none()
+    if user.is_superuser or user.has_perm("humantasks.view_humantask"):
+        return HumanTask.objects.all()
+    return HumanTask.objects.filter(
+        Q(queue__in=queues_visible_to(user=user).values("pk"), is_confidential=False)
+        | Q(pk__in=_task_ids_granted_to(user=user))
+    )
+
+
+def open_tasks_of_instance_for(*, user: User, instance: WorkflowInstance) -> list[HumanTask]:
+    """The instance's open tasks that `user` may see, oldest first; one query."""
+    return list(
+        tasks_visible_to(user=user)
+        .filter(instance=instance, state__in=OPEN_STATES)
+        .select_related("queue", "assignee")
+        .order_by("created_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    queue: Queue
+    open: int
+    claimed: int
+    overdue: int
+
+
+def queue_counts_for(*, user: User) -> list[QueueCounts]:
+    """Each queue `user` may see with its open, claimed and overdue (open or claimed, past
+    due) task counts, in one query whatever the number of queues."""
+    now = timezone.now()
+    queues = queues_visible_to(user=user).annotate(
+        open_count=Count("tasks", filter=Q(tasks__state=HumanTask.State.OPEN)),
+        claimed_count=Count("tasks", filter=Q(tasks__state=HumanTask.State.CLAIMED)),
+        overdue_count=Count("tasks", filter=Q(tasks__state__in=OPEN_STATES, tasks__due_at__lt=now)),
+    ).order_by("name", "id")
+    return [QueueCounts(q, q.open_count, q.claimed_count, q.overdue_count) for q in queues]

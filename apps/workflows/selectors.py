@@ -1,0 +1,167 @@
+"""Reads of workflow instances and of the process kinds' declarations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django_fsm import RETURN_VALUE
+
+from apps.workflows.errors import NotFound, UnknownProcessKind
+from apps.workflows.models import WorkflowInstance
+from apps.workflows.registry import as_definition, definition_latest, process_kinds_latest
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+VIEW_ALL = "workflows.view_workflowinstance"
+# Largest value a PostgreSQL bigint primary key holds; beyond it a lookup is a database error, not a miss.
+MAX_ID = 2**63 - 1
+
+
+def instances_visible_to(*, user: User) -> QuerySet[WorkflowInstance]:
+    """Instances `user` may read: their own (requested or started), every one for holders of
+    the global view permission (auditors), and any with a task `user` may see."""
+    from apps.humantasks.selectors import tasks_visible_to
+
+    if not user.is_authenticated or not user.is_active:
+        return WorkflowInstance.objects.none()
+    if user.has_perm(VIEW_ALL):
+        return WorkflowInstance.objects.all()
+    seen_tasks = tasks_visible_to(user=user).filter(instance=OuterRef("pk"))
+    return WorkflowInstance.objects.filter(Q(requester=user) | Q(started_by=user) | Exists(seen_tasks))
+
+
+@dataclass(frozen=True)
+class InstanceFilters:
+    kinds: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    business_key: str = ""
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+    def q(self) -> Q:
+        q = Q()
+        if self.kinds:
+            q &= Q(kind__in=self.kinds)
+        if self.states:
+            q &= Q(state__in=self.states)
+        if self.business_key:
+            q &= Q(business_key=self.business_key)
+        if self.started_after is not None:
+            q &= Q(created_at__gte=self.started_after)
+        if self.started_before is not None:
+            q &= Q(created_at__lt=self.started_before)
+        return q
+
+
+def instance_list(*, user: User, filters: InstanceFilters | None = None) -> QuerySet[WorkflowInstance]:
+    """The instances `user` may read that match `filters`, with the people the list shows joined in."""
+    filters = filters or InstanceFilters()
+    return instances_visible_to(user=user).filter(filters.q()).select_related("requester", "started_by")
+
+
+def instance_get_for(*, user: User, instance_id: int | str) -> WorkflowInstance:
+    """The instance (as its process kind) if `user` may read it; otherwise NotFound, never a hint it exists."""
+    try:
+        pk = int(instance_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such process instance.") from None
+    if not 0 < pk <= MAX_ID:
+        raise NotFound("No such process instance.")
+    instance = instances_visible_to(user=user).select_related("requester", "started_by").filter(pk=pk).first()
+    if instance is None:
+        raise NotFound("No such process instance.")
+    return as_definition(instance)
+
+
+def instance_transitions_available(*, instance: WorkflowInstance, user: User) -> list[str]:
+    """The external transitions `user` may fire on `instance` in its current state."""
+    return sorted(
+        {
+            transition.name
+            for transition in instance.get_available_user_state_transitions(user)
+            if transition.custom.get("trigger") == "external"
+        }
+    )
+
+
+# --- Process kinds ---------------------------------------------------------------------------------------
+
+
+def _targets(target: Any) -> list[str]:
+    if isinstance(target, RETURN_VALUE):
+        return list(target.allowed_states or [])
+    return [target] if target is not None else []
+
+
+def process_kind_describe(definition: type[WorkflowInstance]) -> dict[str, Any]:
+    """A kind's contract for API clients: its data schema, states, transitions and human steps."""
+    transitions: dict[str, dict[str, Any]] = {}
+    states: list[str] = [WorkflowInstance.INITIAL_STATE]
+    for transition in definition._meta.get_field("state").get_all_transitions(definition):
+        entry = transitions.setdefault(
+            transition.name,
+            {
+                "name": transition.name,
+                "trigger": transition.custom.get("trigger", ""),
+                "external": transition.custom.get("trigger") == "external",
+                "sources": [],
+                "targets": [],
+            },
+        )
+        for state in [transition.source, *_targets(transition.target)]:
+            if state not in ("*", "+") and state not in states:
+                states.append(state)
+        if transition.source not in entry["sources"]:
+            entry["sources"].append(transition.source)
+        for target in _targets(transition.target):
+            if target not in entry["targets"]:
+                entry["targets"].append(target)
+    for state in sorted(definition.final_states):
+        if state not in states:
+            states.append(state)
+    return {
+        "name": definition.process_name,
+        "title": definition.process_title,
+        "version": definition.process_version,
+        "description": " ".join((definition.__doc__ or "").split()),
+        "data_schema": definition.data_schema,
+        "states": states,
+        "initial_state": WorkflowInstance.INITIAL_STATE,
+        "final_states": sorted(definition.final_states),
+        "transitions": list(transitions.values()),
+        "human_steps": [
+            {
+                "name": step.name,
+                "state": step.state,
+                "queue": step.queue,
+                "title": step.title,
+                "outcomes": dict(step.outcomes),
+                "approving_outcome": step.approving_outcome,
+                "comment_required_for": list(step.comment_required_for),
+                "decision_schema": dict(step.decision_schema),
+                "policy": step.policy.describe(),
+                "due_in_seconds": int(step.due_in.total_seconds()),
+                "confidential": step.confidential,
+            }
+            for step in definition.human_steps
+        ],
+        "automated_steps": [
+            {"name": step.name, "state": step.state, "result_transition": step.result_transition}
+            for step in definition.automated_steps
+        ],
+    }
+
+
+def process_kinds_described() -> list[dict[str, Any]]:
+    return [process_kind_describe(definition) for definition in process_kinds_latest()]
+
+
+def process_kind_described(*, name: str) -> dict[str, Any]:
+    try:
+        return process_kind_describe(definition_latest(name))
+    except UnknownProcessKind as error:
+        raise NotFound(error.detail) from None
