@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "apps.workflows",
     "apps.humantasks",
     "apps.automation",
+    "apps.notifications",
     "apps.inbox",
     "apps.ops",
     "rest_framework",
@@ -252,6 +253,7 @@ SLA_TIMER_SECONDS = env.float("SLA_TIMER_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "notifications.outbox_relay", "schedule": OUTBOX_RELAY_SWEEP_SECONDS},
     "outbox-prune": {"task": "notifications.outbox_prune", "schedule": 3600.0},
+    "automation-recover-stalled": {"task": "automation.recover_stalled", "schedule": 300.0},
     "sla-escalate-overdue": {"task": "humantasks.escalate_overdue", "schedule": SLA_TIMER_SECONDS},
     "sla-remind-assignees": {"task": "humantasks.remind_assignees", "schedule": SLA_TIMER_SECONDS},
     "sla-release-stale-claims": {"task": "humantasks.release_stale_claims", "schedule": SLA_TIMER_SECONDS},
@@ -261,6 +263,8 @@ CELERY_BEAT_SCHEDULE = {
 AUTOMATION_MAX_ATTEMPTS = env.int("AUTOMATION_MAX_ATTEMPTS", default=5)
 AUTOMATION_BACKOFF_SECONDS = env.float("AUTOMATION_BACKOFF_SECONDS", default=2.0)
 AUTOMATION_BACKOFF_MAX_SECONDS = env.float("AUTOMATION_BACKOFF_MAX_SECONDS", default=300.0)
+# A run waiting or running this long lost its job (e.g. with a broker's data); it is enqueued again.
+AUTOMATION_STALLED_AFTER_SECONDS = env.float("AUTOMATION_STALLED_AFTER_SECONDS", default=900.0)
 # External systems over HTTP (used by apps.automation.adapters.HttpCreditBureau and friends).
 AUTOMATION_HTTP_TIMEOUT_SECONDS = env.float("AUTOMATION_HTTP_TIMEOUT_SECONDS", default=10.0)
 AUTOMATION_CREDIT_BUREAU_URL = env.str("AUTOMATION_CREDIT_BUREAU_URL", default="")

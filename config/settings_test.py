@@ -14,3 +14,6 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Jobs run in the process that enqueues them, so `django_capture_on_commit_callbacks(execute=True)`
+# sees automated steps finish; the real-worker tests start workers with this turned off.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)

@@ -1,7 +1,8 @@
 """The only writers of workflow instances. `instance_fire` is the one place a transition
-runs: it checks the trigger and permission, runs the FSM transition, saves, audits, and
-lets the human-task and automation layers react, all inside the caller's transaction on
-a locked row. `instance_start` and `instance_transition` own that transaction.
+runs: it checks the trigger and permission, runs the FSM transition, saves, audits, writes
+its outbox rows (the event, the automated steps to enqueue), and lets the human-task and
+automation layers react, all inside the caller's transaction on a locked row.
+`instance_start` and `instance_transition` own that transaction.
 """
 
 from __future__ import annotations
@@ -169,7 +170,21 @@ def instance_fire(*, instance: WorkflowInstance, transition: str, context: Trans
 
     from apps.automation.dispatch import automated_steps_schedule
     from apps.humantasks.services import tasks_sync_with_instance
+    from apps.notifications.services import outbox_put
 
     tasks_sync_with_instance(instance=instance, previous_state=from_state, actor=actor)
+    # Side effects leave through the outbox, written in this transaction (DESIGN.md invariant 5).
+    outbox_put(
+        topic="instance.transitioned",
+        instance=instance,
+        payload={
+            "instance": instance.pk,
+            "kind": instance.kind,
+            "transition": transition,
+            "from_state": from_state,
+            "to_state": instance.state,
+            "version": instance.version,
+        },
+    )
     if instance.state != from_state:
         automated_steps_schedule(instance=instance)

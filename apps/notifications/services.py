@@ -1,0 +1,156 @@
+"""The transactional outbox: rows written with the change that causes them, dispatched
+after commit by one relay that both the on-commit nudge and beat's sweep call.
+
+Dispatch is at least once (a relay that dies after publishing and before committing sends
+the row again), so every consumer is idempotent: automated steps by their StepRun key,
+notifications by the message id they carry.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from apps.notifications.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from apps.workflows.models import WorkflowInstance
+
+logger = logging.getLogger(__name__)
+
+# The Celery job that carries each topic; every other topic is an event for people and systems.
+TOPIC_JOBS = {"automation.step": "apps.automation.jobs.automated_step_job"}
+EVENT_JOB = "apps.notifications.jobs.notification_deliver_job"
+# A relay run stops after this many passes; the next nudge or sweep carries on.
+MAX_PASSES = 20
+
+
+def outbox_put(
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    instance: WorkflowInstance | None = None,
+    available_at: datetime | None = None,
+) -> OutboxMessage:
+    """Write one row in the caller's transaction; the relay is nudged once it commits.
+
+    Rows of an instance must be written while its row is locked, so that id order is
+    commit order.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("outbox_put must run inside the transaction of the change it announces")
+    now = timezone.now()
+    message = OutboxMessage.objects.create(
+        topic=topic, payload=payload, instance=instance, created_at=now, available_at=available_at or now
+    )
+    if message.available_at <= now:
+        transaction.on_commit(partial(_relay_nudge, instance_id=instance.pk if instance else None))
+    return message
+
+
+def _relay_nudge(*, instance_id: int | None) -> None:
+    # Runs after the caller's commit: it must never fail the request or job that committed.
+    try:
+        outbox_relay(instance_id=instance_id)
+    except Exception:
+        logger.exception("outbox relay nudge failed; beat's sweep will deliver the rows")
+
+
+def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
+    """Dispatch due rows, oldest first and in id order per instance; return how many went.
+
+    Each pass takes only the first pending row of each instance (rows another relay holds
+    are skipped, and so are the rows behind them), so two relays never overtake each other
+    within an instance. When the broker refuses a row, the run stops and the row waits.
+    """
+    sent = 0
+    for _ in range(MAX_PASSES):
+        sent_in_pass, broker_down = _relay_pass(instance_id=instance_id, limit=limit)
+        sent += sent_in_pass
+        if broker_down or sent_in_pass == 0:
+            break
+    return sent
+
+
+def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
+    now = timezone.now()
+    with transaction.atomic():
+        earlier_pending = OutboxMessage.objects.filter(
+            instance_id=OuterRef("instance_id"),
+            id__lt=OuterRef("id"),
+            dispatched_at__isnull=True,
+            available_at__lte=now,
+        )
+        due = OutboxMessage.objects.filter(dispatched_at__isnull=True, available_at__lte=now)
+        if instance_id is not None:
+            due = due.filter(instance_id=instance_id)
+        rows = list(
+            due.filter(~Exists(earlier_pending)).select_for_update(skip_locked=True).order_by("id")[:limit]
+        )
+        sent = 0
+        for row in rows:
+            try:
+                _publish(row)
+            except Exception as error:
+                logger.warning("outbox row %s (%s) not dispatched: %s", row.pk, row.topic, error)
+                OutboxMessage.objects.filter(pk=row.pk).update(
+                    attempts=row.attempts + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
+                )
+                return sent, True
+            OutboxMessage.objects.filter(pk=row.pk).update(
+                dispatched_at=timezone.now(), attempts=row.attempts + 1
+            )
+            sent += 1
+    return sent, False
+
+
+def _publish(row: OutboxMessage) -> None:
+    job = import_string(TOPIC_JOBS.get(row.topic, EVENT_JOB))
+    kwargs = (
+        dict(row.payload)
+        if row.topic in TOPIC_JOBS
+        else {
+            "message_id": row.pk,
+            "topic": row.topic,
+            "payload": row.payload,
+            "instance_id": row.instance_id,
+        }
+    )
+    # No publish retries here: a broker that is down must not hold the committing request;
+    # the row simply waits for the next nudge or sweep.
+    job.apply_async(kwargs=kwargs, retry=False)
+
+
+def outbox_prune(*, older_than: timedelta | None = None) -> int:
+    """Delete rows dispatched longer ago than the retention period; return how many."""
+    cutoff = timezone.now() - (older_than or timedelta(hours=settings.OUTBOX_RETENTION_HOURS))
+    with transaction.atomic():
+        deleted, _ = OutboxMessage.objects.filter(dispatched_at__lt=cutoff).delete()
+    return deleted
+
+
+def notification_deliver(
+    *, message_id: int, topic: str, payload: dict[str, Any], instance_id: int | None
+) -> None:
+    """Announce an event to whoever listens on the channel layer: the instance's page and,
+    for task events, the queue's or the person's groups. Listeners drop repeats by message id.
+    """
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": "outbox.event", "message_id": message_id, "topic": topic, "payload": payload}
+    groups = [f"instance-{instance_id}"] if instance_id else []
+    groups += [str(group) for group in payload.get("notify_groups", [])]
+    for group in groups:
+        async_to_sync(layer.group_send)(group, event)
