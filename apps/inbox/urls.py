@@ -5,4 +5,8 @@ from apps.inbox import views
 app_name = "inbox"
 urlpatterns = [
     path("", views.inbox_home, name="home"),
+    path("tasks/<int:task_id>/", views.task_detail, name="task"),
+    path("tasks/<int:task_id>/claim/", views.task_claim, name="task_claim"),
+    path("tasks/<int:task_id>/unclaim/", views.task_unclaim, name="task_unclaim"),
+    path("tasks/<int:task_id>/decide/", views.task_decide, name="task_decide"),
 ]

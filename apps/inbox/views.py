@@ -1,11 +1,151 @@
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The staff pages: the inbox and a task's page with claim, unclaim and decide.
 
-from apps.humantasks.selectors import inbox_for
+Thin: each view checks the form's shape, calls one selector or service, and turns a
+domain error into a form error with its HTTP status (never a 500).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.humantasks import services as task_services
+from apps.humantasks.selectors import inbox_for, queues_visible_to
+from apps.inbox.forms import DecisionForm, InboxFilterForm, TaskActionForm, outcome_label
+from apps.inbox.selectors import TaskPage, decision_data_skeleton, task_page_for
+from apps.workflows.errors import DomainError, NotFound
+
+PAGE_SIZE = 25
+# The same meaning the API gives each kind of domain error (see apps/workflows/errors.py).
+STATUS_FOR_ERROR_KIND = {
+    "invalid": 400,
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "precondition_failed": 412,
+}
 
 
 @login_required
+@require_GET
 def inbox_home(request: HttpRequest) -> HttpResponse:
-    page = inbox_for(user=request.user, limit=50)
-    return render(request, "inbox/home.html", {"page": page})
+    queues = list(queues_visible_to(user=request.user).order_by("name"))
+    form = InboxFilterForm(request.GET or None, queues=queues)
+    page, status = None, 200
+    if form.is_bound and not form.is_valid():
+        status = 400
+    else:
+        filters = form.inbox_filters(user_id=request.user.pk) if form.is_bound else None
+        after = form.cleaned_data.get("after") if form.is_bound else None
+        page = inbox_for(user=request.user, filters=filters, limit=PAGE_SIZE, after=after)
+    context = {"form": form, "page": page, "queues": queues, "now": timezone.now()}
+    return render(request, "inbox/home.html", context, status=status)
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    return _task_page(request, _page_or_404(request, task_id))
+
+
+@login_required
+@require_POST
+def task_claim(request: HttpRequest, task_id: int) -> HttpResponse:
+    page = _page_or_404(request, task_id)
+    form = TaskActionForm(request.POST)
+    if not form.is_valid():
+        return _task_page(request, page, action_form=form, status=400)
+    try:
+        task_services.task_claim(
+            task=page.task, actor=request.user, expected_version=form.cleaned_data["version"]
+        )
+    except DomainError as error:
+        return _task_page(request, page, action_form=form, error=error)
+    messages.success(request, "You have claimed this task; nobody else can decide it now.")
+    return redirect("inbox:task", task_id=page.task.pk)
+
+
+@login_required
+@require_POST
+def task_unclaim(request: HttpRequest, task_id: int) -> HttpResponse:
+    page = _page_or_404(request, task_id)
+    form = TaskActionForm(request.POST)
+    if not form.is_valid():
+        return _task_page(request, page, action_form=form, status=400)
+    try:
+        task_services.task_unclaim(
+            task=page.task, actor=request.user, expected_version=form.cleaned_data["version"]
+        )
+    except DomainError as error:
+        return _task_page(request, page, action_form=form, error=error)
+    messages.success(request, "The task is back in its queue.")
+    return redirect("inbox:task", task_id=page.task.pk)
+
+
+@login_required
+@require_POST
+def task_decide(request: HttpRequest, task_id: int) -> HttpResponse:
+    page = _page_or_404(request, task_id)
+    if page.step is None:
+        raise Http404("This task's step no longer exists.")
+    form = DecisionForm(request.POST, step=page.step)
+    if not form.is_valid():
+        return _task_page(request, page, decision_form=form, status=400)
+    try:
+        task_services.task_complete(
+            task=page.task,
+            actor=request.user,
+            outcome=form.cleaned_data["outcome"],
+            data=form.cleaned_data["data"],
+            comment=form.cleaned_data["comment"],
+            expected_version=form.cleaned_data["version"],
+        )
+    except DomainError as error:
+        form.add_domain_error(error)
+        return _task_page(request, page, decision_form=form, error=error)
+    messages.success(request, f"Decided “{outcome_label(form.cleaned_data['outcome'])}”: {page.task.title}.")
+    return redirect(reverse("inbox:home"))
+
+
+def _page_or_404(request: HttpRequest, task_id: int) -> TaskPage:
+    try:
+        return task_page_for(user=request.user, task_id=task_id)
+    except NotFound:
+        raise Http404("No such task.") from None
+
+
+def _task_page(
+    request: HttpRequest,
+    page: TaskPage,
+    *,
+    action_form: TaskActionForm | None = None,
+    decision_form: DecisionForm | None = None,
+    error: DomainError | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    if error is not None:
+        if isinstance(error, NotFound):
+            raise Http404("No such task.")
+        status = STATUS_FOR_ERROR_KIND.get(error.kind, 400)
+        if action_form is not None:
+            action_form.add_domain_error(error)
+    if decision_form is None and page.may_decide and page.step is not None:
+        decision_form = DecisionForm(
+            step=page.step,
+            initial={"version": page.task.version, "data": decision_data_skeleton(page.step)},
+        )
+    context: dict[str, Any] = {
+        "page": page,
+        "task": page.task,
+        "instance": page.instance,
+        "action_form": action_form,
+        "decision_form": decision_form,
+    }
+    return render(request, "inbox/task_detail.html", context, status=status)

@@ -1,0 +1,119 @@
+"""The staff pages' forms: they check the shape of what was sent; the services decide
+whether it may happen (their domain errors come back onto the form)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+
+from apps.humantasks.errors import InvalidDecision
+from apps.humantasks.models import HumanTask, Queue
+from apps.humantasks.selectors import InboxCursor, InboxFilters
+from apps.humantasks.services import MAX_COMMENT_LENGTH
+from apps.workflows.definitions import HumanStep
+from apps.workflows.errors import DomainError
+
+ANY_OPEN = ""
+CLAIMED_BY_ME = "mine"
+STATE_CHOICES = [
+    (ANY_OPEN, "Open or claimed"),
+    (HumanTask.State.OPEN, "Open (nobody has it)"),
+    (CLAIMED_BY_ME, "Claimed by me"),
+    (HumanTask.State.CLAIMED, "Claimed by anyone"),
+    (HumanTask.State.COMPLETED, "Completed"),
+    (HumanTask.State.CANCELLED, "Cancelled"),
+]
+
+
+def outcome_label(outcome: str) -> str:
+    return outcome.replace("_", " ").capitalize()
+
+
+class InboxFilterForm(forms.Form):
+    queue = forms.ChoiceField(required=False, label="Queue")
+    state = forms.ChoiceField(required=False, choices=STATE_CHOICES, label="State")
+    q = forms.CharField(required=False, max_length=100, strip=True, label="Title contains")
+    after = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+
+    def __init__(self, data: Any, *, queues: Iterable[Queue]) -> None:
+        super().__init__(data)
+        self.fields["queue"].choices = [("", "All my queues"), *((q.slug, q.name) for q in queues)]
+
+    def clean_after(self) -> InboxCursor | None:
+        token = self.cleaned_data["after"]
+        if not token:
+            return None
+        try:
+            return InboxCursor.decode(token)
+        except InvalidDecision as error:
+            raise forms.ValidationError(error.detail) from None
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.is_bound and any(self.data.get(name) for name in ("queue", "state", "q"))
+
+    def inbox_filters(self, *, user_id: int) -> InboxFilters:
+        data = self.cleaned_data
+        state = data.get("state") or ANY_OPEN
+        filters: dict[str, Any] = {"text": data.get("q") or ""}
+        if data.get("queue"):
+            filters["queues"] = (data["queue"],)
+        if state == CLAIMED_BY_ME:
+            filters.update(states=(HumanTask.State.CLAIMED,), assignee_id=user_id)
+        elif state != ANY_OPEN:
+            filters["states"] = (state,)
+        return InboxFilters(**filters)
+
+
+class TaskActionForm(forms.Form):
+    """Claim or unclaim: only the version of the task the person was looking at."""
+
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def add_domain_error(self, error: DomainError) -> None:
+        self.add_error(None, error.detail)
+
+
+class DecisionForm(TaskActionForm):
+    outcome = forms.ChoiceField(widget=forms.RadioSelect, label="Outcome")
+    comment = forms.CharField(
+        required=False,
+        max_length=MAX_COMMENT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Comment",
+    )
+    data = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"}),
+        label="Decision data (JSON object)",
+    )
+
+    def __init__(self, *args: Any, step: HumanStep, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.step = step
+        self.fields["outcome"].choices = [(outcome, outcome_label(outcome)) for outcome in step.outcomes]
+        if step.comment_required_for:
+            needing = ", ".join(outcome_label(o).lower() for o in step.comment_required_for)
+            self.fields["comment"].help_text = f"Required to {needing}."
+
+    def clean_data(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("data")
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                'Enter a JSON object, for example {"asset_tag": "LT-0001"}, or leave it empty.'
+            )
+        return value
+
+    def add_domain_error(self, error: DomainError) -> None:
+        """The service's summary at the top, its field errors next to their fields."""
+        self.add_error(None, error.detail)
+        for field, messages in error.errors.items():
+            name = "data" if field.startswith("data") else field
+            if name in self.fields and isinstance(messages, list):
+                prefix = f"{field.removeprefix('data.')}: " if field.startswith("data.") else ""
+                for message in messages:
+                    self.add_error(name, f"{prefix}{message}")

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from apps.inbox.forms import outcome_label
+from apps.workflows.errors import UnknownProcessKind
+from apps.workflows.registry import definition_latest
+
+register = template.Library()
+
+
+@register.filter
+def process_title(kind: str) -> str:
+    """`purchase_order` -> "Purchase-order approval"."""
+    try:
+        return definition_latest(kind).process_title
+    except UnknownProcessKind:
+        return kind
+
+
+@register.filter
+def humanize_key(value: str) -> str:
+    """`request_changes` -> "Request changes"; `task.completed` -> "Task completed"."""
+    return outcome_label(str(value).replace(".", " "))
+
+
+@register.filter
+def is_scalar(value: Any) -> bool:
+    return not isinstance(value, dict | list)
