@@ -1,0 +1,171 @@
+"""Every error class the API answers, as RFC 9457 problem+json, and that bad input writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apps.workflows.models import WorkflowInstance
+from tests.api.conftest import problem, start
+from tests.conftest import purchase_order_data
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+@pytest.fixture
+def order(people, api) -> dict:
+    response = start(api(people["requester"]), "purchase_order", "PO-ERR-1", purchase_order_data(100))
+    assert response.status_code == 201
+    return response.json()
+
+
+def lead_task_id(api, people, order) -> int:
+    return api(people["lead"]).get("/api/v1/tasks/", {"instance": order["id"]}).json()["results"][0]["id"]
+
+
+def test_400_malformed_json_writes_nothing(people, api):
+    response = api(people["requester"]).post(
+        "/api/v1/instances/", data=b'{"kind": "purchase_order", ', content_type="application/json"
+    )
+    problem(response, 400, "malformed-request")
+    assert not WorkflowInstance.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"kind": "purchase_order", "business_key": "PO-X", "data": "not an object"}, "data"),
+        ({"kind": ["purchase_order"], "business_key": "PO-X", "data": {}}, "kind"),
+        ({"kind": "purchase_order", "business_key": "PO-X", "data": {}, "priority": 9}, "priority"),
+        ({"business_key": "PO-X", "data": {}}, "kind"),
+        ([1, 2, 3], "non_field_errors"),
+    ],
+)
+def test_400_wrong_types_missing_and_unknown_fields(people, api, body, field):
+    response = api(people["requester"]).post("/api/v1/instances/", body, format="json")
+    body = problem(response, 400, "validation-error")
+    assert field in body["errors"], body
+    assert not WorkflowInstance.objects.exists()
+
+
+def test_400_data_failing_the_kind_schema_names_the_field(people, api):
+    response = start(api(people["requester"]), "purchase_order", "PO-X", purchase_order_data(-5, currency="euro"))
+    body = problem(response, 400, "invalid-process-data")
+    assert set(body["errors"]) == {"amount", "currency"}
+    assert not WorkflowInstance.objects.exists()
+
+
+def test_400_unknown_kind_and_bad_query_parameters(people, api):
+    client = api(people["requester"])
+    problem(start(client, "invoice_exception", "INV-1", {}), 400, "unknown-process-kind")
+    problem(client.get("/api/v1/tasks/", {"page_size": "lots"}), 400, "validation-error")
+    problem(client.get("/api/v1/tasks/", {"page_size": 5000}), 400, "validation-error")
+    problem(client.get("/api/v1/tasks/", {"state": "sleeping"}), 400, "validation-error")
+    problem(client.get("/api/v1/tasks/", {"cursor": "%%%"}), 400, "invalid-decision")
+    problem(client.get("/api/v1/instances/", {"started_after": "yesterday"}), 400, "validation-error")
+    problem(client.get("/api/v1/instances/", {"cursor": "garbage"}), 400, "validation-error")
+    problem(client.get("/api/v1/instances/", {"colour": "blue"}), 400, "validation-error")
+
+
+def test_401_without_or_with_a_bad_key(people, api, client):
+    from rest_framework.test import APIClient
+
+    anonymous = APIClient()
+    response = anonymous.get("/api/v1/tasks/")
+    problem(response, 401, "not-authenticated")
+    assert response["WWW-Authenticate"].startswith("Api-Key")
+    anonymous.credentials(HTTP_AUTHORIZATION="Api-Key ak_000000000000.not-a-real-key")
+    problem(anonymous.get("/api/v1/tasks/"), 401, "authentication-failed")
+    anonymous.credentials(HTTP_AUTHORIZATION="Api-Key")
+    problem(anonymous.get("/api/v1/tasks/"), 401, "authentication-failed")
+
+
+def test_403_may_see_but_not_act(people, api, order):
+    problem(start(api(people["lead"]), "purchase_order", "PO-LEAD", purchase_order_data()), 403, "not-permitted")
+    task_id = lead_task_id(api, people, order)
+    # The manager sees the team leads' queue but does not work it.
+    problem(api(people["manager"]).post(f"/api/v1/tasks/{task_id}/claim/"), 403, "not-permitted")
+    # Four-eyes: the requester, even were they a team lead, may not decide their own order.
+    problem(api(people["lead"]).post(f"/api/v1/instances/{order['id']}/transitions/cancel/"), 403, "not-permitted")
+    problem(api(people["lead"]).get("/api/v1/audit-events/"), 403, "permission-denied")
+
+
+def test_404_for_objects_out_of_reach_and_malformed_ids(people, api, order):
+    task_id = lead_task_id(api, people, order)
+    finance = api(people["finance"])
+    problem(finance.get(f"/api/v1/tasks/{task_id}/"), 404, "not-found")
+    problem(finance.post(f"/api/v1/tasks/{task_id}/claim/"), 404, "not-found")
+    problem(finance.get(f"/api/v1/instances/{order['id']}/"), 404, "not-found")
+    problem(finance.post(f"/api/v1/instances/{order['id']}/transitions/cancel/"), 404, "not-found")
+    for bad in ("abc", "0", "-1", "99999999999999999999999", str(2**63)):
+        problem(finance.get(f"/api/v1/tasks/{bad}/"), 404, "not-found")
+        problem(finance.get(f"/api/v1/instances/{bad}/"), 404, "not-found")
+        problem(finance.post(f"/api/v1/tasks/{bad}/claim/"), 404, "not-found")
+    # Someone who can see it gets it: the 404 was about reach, not existence.
+    assert api(people["lead"]).get(f"/api/v1/tasks/{task_id}/").status_code == 200
+
+
+def test_409_claimed_by_someone_else_and_transition_not_allowed(people, api, order):
+    task_id = lead_task_id(api, people, order)
+    assert api(people["lead"]).post(f"/api/v1/tasks/{task_id}/claim/").status_code == 200
+    body = problem(api(people["lead2"]).post(f"/api/v1/tasks/{task_id}/claim/"), 409, "task-conflict")
+    assert "someone else" in body["detail"]
+    problem(api(people["requester"]).post(f"/api/v1/instances/{order['id']}/transitions/approve_by_team_lead/"), 409, "transition-not-allowed")
+    problem(api(people["requester"]).post(f"/api/v1/instances/{order['id']}/transitions/fly/"), 409, "transition-not-allowed")
+    problem(start(api(people["requester"]), "purchase_order", "PO-ERR-1", purchase_order_data()), 409, "duplicate-business-key")
+
+
+def test_412_stale_if_match_changes_nothing(people, api, order):
+    lead = api(people["lead"])
+    task_id = lead_task_id(api, people, order)
+    read = lead.get(f"/api/v1/tasks/{task_id}/")
+    etag = read["ETag"]
+    assert lead.post(f"/api/v1/tasks/{task_id}/claim/", headers={"If-Match": etag}).status_code == 200
+    stale = lead.post(f"/api/v1/tasks/{task_id}/complete/", {"outcome": "approve"}, format="json", headers={"If-Match": etag})
+    problem(stale, 412, "stale-version")
+    problem(lead.post(f"/api/v1/tasks/{task_id}/unclaim/", headers={"If-Match": "banana"}), 412, "stale-version")
+    assert lead.get(f"/api/v1/tasks/{task_id}/").json()["state"] == "claimed"
+    requester = api(people["requester"])
+    problem(
+        requester.post(f"/api/v1/instances/{order['id']}/transitions/cancel/", headers={"If-Match": '"999"'}),
+        412,
+        "stale-version",
+    )
+    assert requester.get(f"/api/v1/instances/{order['id']}/").json()["state"] == "team_lead_review"
+
+
+def test_413_for_a_body_over_the_limit(people, api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    huge = json.dumps({"kind": "purchase_order", "business_key": "PO-BIG", "data": {"description": "x" * 20_000}})
+    response = api(people["requester"]).post("/api/v1/instances/", data=huge, content_type="application/json")
+    problem(response, 413, "request-too-large")
+    assert not WorkflowInstance.objects.exists()
+
+
+def test_415_for_a_body_that_is_not_json(people, api):
+    response = api(people["requester"]).post("/api/v1/instances/", data="kind=purchase_order", content_type="text/plain")
+    problem(response, 415, "unsupported-media-type")
+
+
+def test_422_idempotency_key_reused_for_another_body(people, api):
+    client = api(people["requester"])
+    first = start(client, "purchase_order", "PO-IDEM-1", purchase_order_data(), **{"Idempotency-Key": "k-1"})
+    assert first.status_code == 201
+    other = start(client, "purchase_order", "PO-IDEM-2", purchase_order_data(), **{"Idempotency-Key": "k-1"})
+    problem(other, 422, "idempotency-key-reused")
+    assert WorkflowInstance.objects.count() == 1
+
+
+def test_429_with_retry_after(people, api, settings):
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "client": "3/minute"}
+    client = api(people["requester"])
+    for _ in range(3):
+        assert client.get("/api/v1/queues/").status_code == 200
+    throttled = client.get("/api/v1/queues/")
+    problem(throttled, 429, "throttled")
+    assert 1 <= int(throttled["Retry-After"]) <= 60
+    # Per client: the same person's other key is a different client, but the per-user limit still counts.
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "client": "1000/minute", "user": "5/minute"}
+    assert client.get("/api/v1/queues/").status_code == 200
+    problem(client.get("/api/v1/queues/"), 429, "throttled")
