@@ -21,7 +21,7 @@ from apps.humantasks.selectors import task_access
 from apps.workflows import services as workflow_services
 from apps.workflows.errors import InvalidProcessData, StaleVersion
 from apps.workflows.transitions import TransitionContext
-from apps.workflows.validation import validate_process_data
+from apps.workflows.validation import text_is_storable, validate_process_data
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -202,6 +202,11 @@ def _clean_text(value: str | None, *, field: str, limit: int, required: bool = F
         value = ""
     if not isinstance(value, str):
         raise InvalidDecision(f"The {field} must be text.", errors={field: ["Must be a string."]})
+    if not text_is_storable(value):
+        raise InvalidDecision(
+            f"The {field} contains characters that cannot be stored.",
+            errors={field: ["NUL characters and lone surrogates are not allowed."]},
+        )
     value = value.strip()
     if len(value) > limit:
         raise InvalidDecision(f"The {field} is too long.", errors={field: [f"At most {limit} characters."]})
@@ -454,7 +459,11 @@ def task_cancel(*, task: HumanTask | int, actor: User, reason: str, expected_ver
 def task_grant(*, task: HumanTask, user: User, actor: User | None, can_work: bool = True) -> None:
     """Open one task to one person (e.g. a confidential task seen by two people only)."""
     with transaction.atomic():
-        _grant(task=task, user=user, actor=actor, can_work=can_work)
+        # Lock like every task service (instance, then task) before appending to the instance's
+        # audit chain. Unlocked, a grant holding the chain's lock waited at commit (its foreign
+        # keys) for the task row a concurrent claim held while waiting for the chain: a deadlock.
+        locked, _instance = _lock(task)
+        _grant(task=locked, user=user, actor=actor, can_work=can_work)
 
 
 def _grant(*, task: HumanTask, user: User, actor: User | None, can_work: bool = True) -> None:
