@@ -32,6 +32,9 @@ AUDITORS = Role(
     ("audit.view_auditevent", "humantasks.view_humantask", "workflows.view_workflowinstance"),
 )
 INTEGRATIONS = Role("Integrations", "External systems that start processes", ("workflows.start_instance",))
+OPERATIONS = Role(
+    "Operations", "Resolve automated steps that keep failing: retry, record a result by hand, or cancel", (), "operations"
+)
 
-QUEUE_ROLES = (REQUESTERS, TEAM_LEADS, FINANCE, CFO, RISK_OFFICERS, PAYROLL, IT, HR)
+QUEUE_ROLES = (REQUESTERS, TEAM_LEADS, FINANCE, CFO, RISK_OFFICERS, PAYROLL, IT, HR, OPERATIONS)
 ALL_ROLES = (*QUEUE_ROLES, MANAGERS, AUDITORS, INTEGRATIONS)

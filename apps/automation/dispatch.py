@@ -1,25 +1,20 @@
 """How automated steps get run after the transition that reaches their state commits.
 
-For now each step runs in this process right after commit (each in its own transaction,
-see automated_step_run); the Celery worker and transactional outbox replace this module's
-body without changing its callers.
+The transition service calls automated_steps_schedule inside its transaction; it writes a
+StepRun and an outbox row per step, and the outbox relay enqueues the Celery job after
+commit (apps.notifications.services.outbox_relay). Nothing is sent before the commit, and
+nothing is lost if the broker is down at that moment.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING
 
-from django.db import transaction
-
-from apps.automation.services import automated_step_run
+from apps.automation.services import step_runs_schedule
 
 if TYPE_CHECKING:
     from apps.workflows.models import WorkflowInstance
 
 
 def automated_steps_schedule(*, instance: WorkflowInstance) -> None:
-    for step in instance.automated_steps_in(instance.state):
-        transaction.on_commit(
-            partial(automated_step_run, instance_id=instance.pk, step_name=step.name, expected_state=instance.state)
-        )
+    step_runs_schedule(instance=instance)

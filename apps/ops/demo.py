@@ -64,6 +64,8 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("it2", "Nora", "Smith", (roles.IT.name,), "America/Chicago"),
     DemoPerson("hr1", "Omar", "Farouk", (roles.HR.name,), "Africa/Cairo"),
     DemoPerson("hr2", "Paula", "Rossi", (roles.HR.name,), "Europe/Rome"),
+    DemoPerson("ops1", "Tariq", "Nasser", (roles.OPERATIONS.name,), "Asia/Dubai"),
+    DemoPerson("ops2", "Uma", "Walsh", (roles.OPERATIONS.name,), "Europe/Dublin"),
     DemoPerson("manager", "Quinn", "Harper", (roles.MANAGERS.name,)),
     DemoPerson("auditor", "Rosa", "Diaz", (roles.AUDITORS.name,), is_staff=True),
     DemoPerson("admin", "Sam", "Admin", (), is_staff=True, is_superuser=True),

@@ -72,11 +72,13 @@ class HumanStep:
 class AutomatedStep:
     """A step a machine runs while the instance is in `state`.
 
-    `adapter` names an entry of settings.AUTOMATION_ADAPTERS; its result is handed to the
-    system transition `result_transition`.
+    `adapter` names an entry of settings.AUTOMATION_ADAPTERS; its result, valid against
+    `result_schema`, is handed to the system transition `result_transition`. An operator who
+    skips a failed step with a manual result gives one valid against the same schema.
     """
 
     name: str
     state: str
     adapter: str
     result_transition: str
+    result_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})

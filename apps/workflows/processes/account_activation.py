@@ -9,15 +9,28 @@ from apps.workflows.models import WorkflowInstance
 from apps.workflows.processes.permissions import may_cancel
 from apps.workflows.registry import register
 from apps.workflows.transitions import EXTERNAL, START, SYSTEM, TASK, TransitionContext
+from apps.workflows.validation import validate_process_data
 
 CHECK_RESULTS = {"credit_check", "employment_verification"}
+CREDIT_CHECK_RESULT = {
+    "type": "object",
+    "required": ["passed", "score"],
+    "properties": {"passed": {"type": "boolean"}, "score": {"type": "number", "minimum": 0, "maximum": 100}},
+}
+EMPLOYMENT_VERIFICATION_RESULT = {
+    "type": "object",
+    "required": ["verified"],
+    "properties": {"verified": {"type": "boolean"}},
+}
 
 
 @register
 class AccountActivation(WorkflowInstance):
     """Customer account activation: a credit check and an employment verification run as
     automated steps; both passing with a risk score at or below RISK_SCORE_LIMIT activate
-    the account, anything else goes to a risk officer.
+    the account, anything else goes to a risk officer. A check that keeps failing puts the
+    activation in "needs_attention", where an operator retries it, records the result by
+    hand (skip), or cancels.
     """
 
     process_name = "account_activation"
@@ -38,9 +51,19 @@ class AccountActivation(WorkflowInstance):
         "additionalProperties": False,
     }
     automated_steps = (
-        AutomatedStep("credit_check", "checks_running", "credit_bureau", "record_credit_check"),
         AutomatedStep(
-            "employment_verification", "checks_running", "employment_verifier", "record_employment_verification"
+            "credit_check",
+            "checks_running",
+            "credit_bureau",
+            "record_credit_check",
+            result_schema=CREDIT_CHECK_RESULT,
+        ),
+        AutomatedStep(
+            "employment_verification",
+            "checks_running",
+            "employment_verifier",
+            "record_employment_verification",
+            result_schema=EMPLOYMENT_VERIFICATION_RESULT,
         ),
     )
     human_steps = (
@@ -55,6 +78,28 @@ class AccountActivation(WorkflowInstance):
             priority=60,
             due_in=timedelta(days=1),
             confidential=False,
+        ),
+        HumanStep(
+            name="resolve_failed_check",
+            state="needs_attention",
+            queue="operations",
+            title=(
+                "Automated step {automation_failure[step]} failed for {customer_name} ({business_key}) "
+                "after {automation_failure[attempts]} attempts: {automation_failure[error]}"
+            ),
+            outcomes={"skip": "skip_with_result", "retry": "retry_checks", "cancel": "cancel_after_failure"},
+            # "skip" carries the manual result, so it is the outcome whose data is validated.
+            approving_outcome="skip",
+            decision_schema={
+                "type": "object",
+                "required": ["result"],
+                "properties": {"result": {"type": "object"}},
+                "additionalProperties": False,
+            },
+            comment_required_for=("skip", "cancel"),
+            policy=DecisionPolicy(exclude_requester=True, exclude_earlier_deciders=False),
+            priority=80,
+            due_in=timedelta(hours=4),
         ),
     )
 
@@ -94,6 +139,33 @@ class AccountActivation(WorkflowInstance):
         self.data = {**self.data, "employment_verification": ctx.data}
         return self._after_checks()
 
+    @transition(field="state", source="checks_running", target="needs_attention", custom=SYSTEM)
+    def step_failed(self, ctx: TransitionContext) -> None:
+        self.data = {**self.data, "automation_failure": ctx.data}
+
+    @transition(field="state", source="needs_attention", target="checks_running", custom=TASK)
+    def retry_checks(self, ctx: TransitionContext) -> None:
+        self.data = {k: v for k, v in self.data.items() if k != "automation_failure"}
+
+    @transition(
+        field="state",
+        source="needs_attention",
+        target=RETURN_VALUE("checks_running", "active", "risk_review"),
+        custom=TASK,
+    )
+    def skip_with_result(self, ctx: TransitionContext) -> str:
+        failed = self.data["automation_failure"]["step"]
+        step = next(step for step in self.automated_steps if step.name == failed)
+        result = ctx.data.get("result")
+        validate_process_data(step.result_schema, result, what=f"manual result of {failed}")
+        data = {k: v for k, v in self.data.items() if k != "automation_failure"}
+        self.data = {**data, failed: {**result, "manual": True}}
+        return self._after_checks()
+
+    @transition(field="state", source="needs_attention", target="cancelled", custom=TASK)
+    def cancel_after_failure(self, ctx: TransitionContext) -> None:
+        pass
+
     @transition(field="state", source="risk_review", target="active", custom=TASK)
     def approve_after_review(self, ctx: TransitionContext) -> None:
         pass
@@ -104,7 +176,7 @@ class AccountActivation(WorkflowInstance):
 
     @transition(
         field="state",
-        source=["new", "checks_running", "risk_review"],
+        source=["new", "checks_running", "needs_attention", "risk_review"],
         target="cancelled",
         custom=EXTERNAL,
         permission=may_cancel,
