@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.models import HumanTask
+from apps.humantasks.models import HumanTask, Queue
 from tests.api.conftest import start
 from tests.conftest import purchase_order_data
 
@@ -84,7 +84,7 @@ def test_audit_and_queue_lists_queries_do_not_grow(people, api, orders, django_a
     manager.get("/api/v1/queues/")
     # 1 API key + user, 2 every visible queue with its three counts, however many queues.
     queues = _count_queries(django_assert_num_queries, manager, "/api/v1/queues/", 2)
-    assert len(queues) == 8
+    assert len(queues) == Queue.objects.count() > 1  # managers manage every standard queue
     assert sum(q["open"] for q in queues) == HumanTask.objects.filter(state="open").count()
 
 
