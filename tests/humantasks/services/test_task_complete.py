@@ -1,0 +1,111 @@
+"""task_complete: a decision is checked against its step before anything is written."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from apps.humantasks.errors import InvalidDecision, TaskClosed, TaskConflict
+from apps.humantasks.services import MAX_COMMENT_LENGTH, task_claim, task_complete
+from apps.workflows.errors import StaleVersion
+from apps.workflows.services import instance_start
+from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.db_state import writes_nothing
+from tests.process_steps import decide, open_task
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+@pytest.fixture
+def order(people):
+    return instance_start(
+        kind="purchase_order", business_key="PO-1", data=purchase_order_data(1200), actor=people["requester"]
+    )
+
+
+@pytest.fixture
+def claimed(people, order):
+    """The order's team-lead task, claimed by `lead`."""
+    return task_claim(task=open_task(order), actor=people["lead"])
+
+
+def test_decision_is_recorded_on_the_task(people, order, claimed):
+    done = task_complete(task=claimed, actor=people["lead"], outcome="approve", comment="  Fine by me  ")
+
+    done.refresh_from_db()
+    assert (done.state, done.outcome, done.comment, done.decision_data) == (
+        "completed",
+        "approve",
+        "Fine by me",
+        {},
+    )
+    assert done.decided_by == done.assignee == people["lead"]
+    assert done.closed_at is not None and done.claimed_at <= done.closed_at
+    assert done.version == claimed.version + 1
+
+
+def test_open_task_may_be_decided_without_claiming_first(people, order):
+    done = task_complete(task=open_task(order), actor=people["lead2"], outcome="approve")
+
+    assert (done.state, done.assignee) == ("completed", people["lead2"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        pytest.param({"outcome": "maybe"}, "outcome", id="unknown-outcome"),
+        pytest.param({"outcome": "done"}, "outcome", id="outcome-of-another-step"),
+        pytest.param({"outcome": "APPROVE"}, "outcome", id="outcome-wrong-case"),
+        pytest.param({"outcome": None}, "outcome", id="outcome-none"),
+        pytest.param({"outcome": ["approve"]}, "outcome", id="outcome-list"),
+        pytest.param({"outcome": "approve", "comment": 42}, "comment", id="comment-number"),
+        pytest.param({"outcome": "approve", "comment": ["ok"]}, "comment", id="comment-list"),
+        pytest.param(
+            {"outcome": "approve", "comment": "x" * (MAX_COMMENT_LENGTH + 1)}, "comment", id="comment-long"
+        ),
+        pytest.param({"outcome": "approve", "comment": "ok\x00"}, "comment", id="comment-nul"),
+        pytest.param({"outcome": "approve", "data": []}, "data", id="data-list"),
+        pytest.param({"outcome": "approve", "data": "yes"}, "data", id="data-text"),
+        pytest.param(
+            {"outcome": "reject", "comment": "No", "data": {"why": "x"}}, "data", id="data-with-reject"
+        ),
+        pytest.param({"outcome": "request_changes", "comment": ""}, "comment", id="changes-without-comment"),
+        pytest.param({"outcome": "reject", "comment": " \n\t "}, "comment", id="reject-blank-comment"),
+    ],
+)
+def test_bad_decisions_are_refused_and_write_nothing(people, order, claimed, kwargs, field):
+    with writes_nothing(order, claimed), pytest.raises(InvalidDecision) as error:
+        task_complete(task=claimed, actor=people["lead"], **kwargs)
+
+    assert list(error.value.errors) == [field]
+
+
+def test_decision_data_over_the_size_limit_is_refused(people):
+    onboarding = instance_start(
+        kind="employee_onboarding", business_key="EMP-1", data=employee_onboarding_data(), actor=people["hr"]
+    )
+    task = open_task(onboarding, "payroll_setup")
+    huge = {"payroll_id": "P" * settings.WORKFLOW_DECISION_DATA_MAX_BYTES}
+
+    with writes_nothing(onboarding, task), pytest.raises(InvalidDecision, match="bytes; at most"):
+        task_complete(task=task, actor=people["payroll"], outcome="done", data=huge)
+
+
+def test_task_claimed_by_someone_else_cannot_be_decided(people, order, claimed):
+    with writes_nothing(order, claimed), pytest.raises(TaskConflict, match="Someone else"):
+        task_complete(task=claimed, actor=people["lead2"], outcome="approve")
+
+
+def test_decided_task_cannot_be_decided_again(people, order, claimed):
+    decide(claimed, people["lead"])
+
+    for who in ("lead", "lead2"):
+        with writes_nothing(order, claimed), pytest.raises(TaskClosed, match="already completed"):
+            task_complete(task=claimed, actor=people[who], outcome="reject", comment="Changed my mind")
+
+
+def test_stale_expected_version_is_refused(people, order, claimed):
+    with writes_nothing(order, claimed), pytest.raises(StaleVersion):
+        task_complete(
+            task=claimed, actor=people["lead"], outcome="approve", expected_version=claimed.version - 1
+        )
