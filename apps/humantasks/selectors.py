@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from django.db import connection
@@ -157,7 +157,12 @@ class InboxCursor:
             due_at = parse_datetime(due)
             if not isinstance(priority, int) or not isinstance(task_id, int) or due_at is None:
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+            if due_at.tzinfo is None:
+                raise ValueError
+            # Cursors are handed out in UTC; another offset was written by hand, and one
+            # PostgreSQL cannot hold (beyond +-15:59) would fail the query rather than here.
+            due_at = due_at.astimezone(UTC)
+        except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError, UnicodeError):
             raise InvalidDecision("The cursor is not valid; start again from the first page.") from None
         return cls(priority, due_at, task_id)
 
@@ -210,6 +215,9 @@ def inbox_for(
     gets its own index-ordered LIMIT (task_inbox_open_idx) and the branches are merged with
     UNION ALL; a last branch adds tasks opened to `user` by per-task grants.
     """
+    if not user.is_authenticated or not user.is_active:
+        # Per-task grants outlive a deactivation; task_access ignores them, and so must the inbox.
+        return InboxPage()
     filters = filters or InboxFilters()
     limit = max(1, min(limit, 200))
     condition = filters.q()
