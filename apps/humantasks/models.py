@@ -22,6 +22,25 @@ class Queue(models.Model):
     description = models.TextField(blank=True)
     role = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="work_queues")
     managers = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="managed_queues")
+    # The queue's SLA policy, applied by beat's timers (apps.humantasks.timers). Empty fields
+    # take the defaults in settings (SLA_*).
+    sla_escalation_queue = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Overdue tasks move here (unclaimed); empty keeps them in this queue.",
+    )
+    sla_priority_boost = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Added to an overdue task's priority (capped at 100)."
+    )
+    sla_remind_before = models.DurationField(
+        null=True, blank=True, help_text="Remind the assignee this long before the task is due."
+    )
+    sla_stale_claim_after = models.DurationField(
+        null=True, blank=True, help_text="A claim untouched this long goes back to the queue."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -72,6 +91,9 @@ class HumanTask(FSMModelMixin, models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Set once by the SLA timers, so each happens once per task however many beats run.
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [("work_humantask", "Can claim and decide this task")]
@@ -100,6 +122,8 @@ class HumanTask(FSMModelMixin, models.Model):
             ),
             models.Index("instance", "step", "state", name="task_instance_step_idx"),
             models.Index("due_at", name="task_open_due_idx", condition=Q(state__in=OPEN_STATES)),
+            # The stale-claim timer: claimed tasks by when they were last touched.
+            models.Index("updated_at", name="task_claimed_touched_idx", condition=Q(state="claimed")),
         ]
 
     def __str__(self) -> str:
