@@ -32,7 +32,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         created, raw_key = api_key_create(user=obj.user, name=obj.name, actor=request.user)
         obj.pk = created.pk
         self.message_user(
-            request, f"The new API key for {obj.user.get_username()} is {raw_key} (shown only this once).", messages.WARNING
+            request,
+            f"The new API key for {obj.user.get_username()} is {raw_key} (shown only this once).",
+            messages.WARNING,
         )
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]

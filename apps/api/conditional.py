@@ -33,5 +33,7 @@ def expected_version(request: Request) -> int | None:
         return None
     match = _VERSION_TAG.match(value.strip())
     if match is None:
-        raise StaleVersion(f"If-Match {value[:40]!r} is not a version this API issued; read the object again.")
+        raise StaleVersion(
+            f"If-Match {value[:40]!r} is not a version this API issued; read the object again."
+        )
     return int(match[1])

@@ -53,11 +53,16 @@ def idempotent(post: Callable[..., Response]) -> Callable[..., Response]:
         fingerprint = _fingerprint(request)
         with transaction.atomic():
             record = idempotency_record_lock(
-                user=request.user, key=key, fingerprint=fingerprint, method=request.method, path=request.path[:2000]
+                user=request.user,
+                key=key,
+                fingerprint=fingerprint,
+                method=request.method,
+                path=request.path[:2000],
             )
             if record.fingerprint != fingerprint:
                 raise ApiProblem(
-                    f"This Idempotency-Key was already used for a different request ({record.method} {record.path}).",
+                    "This Idempotency-Key was already used for a different request "
+                    f"({record.method} {record.path}).",
                     status_code=422,
                     code="idempotency-key-reused",
                     errors={HEADER: ["Already used for a different request."]},

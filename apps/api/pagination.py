@@ -28,7 +28,9 @@ class IdCursorPagination(pagination.CursorPagination):
         try:
             return super().decode_cursor(request)
         except Exception:  # DRF answers a bad cursor with 404; it is the request that is wrong.
-            raise serializers.ValidationError({"cursor": ["Not a valid cursor; start again from the first page."]}) from None
+            raise serializers.ValidationError(
+                {"cursor": ["Not a valid cursor; start again from the first page."]}
+            ) from None
 
 
 def next_link(request: Request, cursor: str | None) -> str | None:

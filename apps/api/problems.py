@@ -65,7 +65,9 @@ DRF_CODES: tuple[tuple[type[exceptions.APIException], str], ...] = (
 class ApiProblem(exceptions.APIException):
     """An API-layer error (not a domain one) with its own code, e.g. a reused Idempotency-Key."""
 
-    def __init__(self, detail: str, *, status_code: int, code: str, errors: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, detail: str, *, status_code: int, code: str, errors: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.problem_code = code
@@ -73,7 +75,12 @@ class ApiProblem(exceptions.APIException):
 
 
 def problem_response(
-    *, status_code: int, code: str, detail: str, request: Any = None, errors: dict[str, Any] | None = None,
+    *,
+    status_code: int,
+    code: str,
+    detail: str,
+    request: Any = None,
+    errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
@@ -124,10 +131,16 @@ def problem_for(exc: Exception, request: Any = None) -> Response | None:
     if isinstance(exc, DomainError):
         status_code = DOMAIN_STATUS.get(exc.kind, status.HTTP_400_BAD_REQUEST)
         errors = {key: value if isinstance(value, list) else [value] for key, value in exc.errors.items()}
-        return problem_response(status_code=status_code, code=exc.code, detail=exc.detail, request=request, errors=errors)
+        return problem_response(
+            status_code=status_code, code=exc.code, detail=exc.detail, request=request, errors=errors
+        )
     if isinstance(exc, ApiProblem):
         return problem_response(
-            status_code=exc.status_code, code=exc.problem_code, detail=str(exc.detail), request=request, errors=exc.errors
+            status_code=exc.status_code,
+            code=exc.problem_code,
+            detail=str(exc.detail),
+            request=request,
+            errors=exc.errors,
         )
     if isinstance(exc, RequestDataTooBig):
         return problem_response(
@@ -137,7 +150,9 @@ def problem_for(exc: Exception, request: Any = None) -> Response | None:
             request=request,
         )
     if isinstance(exc, SuspiciousOperation):
-        return problem_response(status_code=400, code="malformed-request", detail="The request is malformed.", request=request)
+        return problem_response(
+            status_code=400, code="malformed-request", detail="The request is malformed.", request=request
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -154,7 +169,9 @@ def problem_for(exc: Exception, request: Any = None) -> Response | None:
         detail = _summary(errors) if errors else "The request is not valid."
         return problem_response(status_code=400, code=code, detail=detail, request=request, errors=errors)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return problem_response(status_code=exc.status_code, code=code, detail=str(detail), request=request, headers=headers)
+    return problem_response(
+        status_code=exc.status_code, code=code, detail=str(detail), request=request, headers=headers
+    )
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

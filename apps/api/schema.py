@@ -19,7 +19,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`; create keys with `manage.py create_api_key USERNAME` or in the admin.",
+            "description": "`Api-Key <key>`; keys come from `manage.py create_api_key USERNAME` or admin.",
         }
 
 
@@ -28,7 +28,11 @@ class OidcBearerScheme(OpenApiAuthenticationExtension):
     name = "OidcBearer"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {"type": "http", "scheme": "bearer", "description": "An access token from the OpenID Connect provider."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An access token from the OpenID Connect provider.",
+        }
 
 
 PROBLEM_SCHEMA = {
@@ -67,11 +71,13 @@ WHEN = {
 }
 
 
-def add_problem_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+def add_problem_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
     """POSTPROCESSING_HOOK: a Problem component, and every error status on every operation."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     problem = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path, operations in result.get("paths", {}).items():
+    for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue

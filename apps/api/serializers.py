@@ -41,7 +41,9 @@ class PageQuery(StrictSerializer):
 class TransitionOutput(serializers.Serializer):
     name = serializers.CharField()
     trigger = serializers.ChoiceField(choices=["start", "task", "system", "external"])
-    external = serializers.BooleanField(help_text="Whether API clients may fire it (POST .../transitions/{name}/).")
+    external = serializers.BooleanField(
+        help_text="Whether API clients may fire it (POST .../transitions/{name}/)."
+    )
     sources = serializers.ListField(child=serializers.CharField())
     targets = serializers.ListField(child=serializers.CharField())
 
@@ -58,7 +60,9 @@ class HumanStepOutput(serializers.Serializer):
     state = serializers.CharField()
     queue = serializers.CharField()
     title = serializers.CharField()
-    outcomes = serializers.DictField(child=serializers.CharField(), help_text="Outcome -> the transition it fires.")
+    outcomes = serializers.DictField(
+        child=serializers.CharField(), help_text="Outcome -> the transition it fires."
+    )
     approving_outcome = serializers.CharField()
     comment_required_for = serializers.ListField(child=serializers.CharField())
     decision_schema = serializers.DictField(help_text="JSON Schema of `data` for the approving outcome.")
@@ -102,7 +106,9 @@ class InstanceStartInput(StrictSerializer):
 
 
 class InstanceTransitionInput(StrictSerializer):
-    data = serializers.DictField(required=False, default=dict, help_text="Input for the transition, e.g. a reason.")
+    data = serializers.DictField(
+        required=False, default=dict, help_text="Input for the transition, e.g. a reason."
+    )
 
 
 class InstanceListQuery(PageQuery):
@@ -180,7 +186,9 @@ class TaskDetailOutput(TaskOutput):
     comment = serializers.CharField()
     instance_state = serializers.CharField(source="instance.state")
     outcomes = serializers.SerializerMethodField(help_text="The outcomes this task's step offers.")
-    decision_schema = serializers.SerializerMethodField(help_text="JSON Schema of `data` for the approving outcome.")
+    decision_schema = serializers.SerializerMethodField(
+        help_text="JSON Schema of `data` for the approving outcome."
+    )
     comment_required_for = serializers.SerializerMethodField()
 
     def _step(self, task: HumanTask) -> Any:
@@ -209,10 +217,14 @@ class TaskListOutput(serializers.Serializer):
 class TaskListQuery(PageQuery):
     instance = object_id_field(required=False)
     queue = serializers.CharField(required=False, max_length=64, help_text="Queue slug.")
-    state = serializers.ChoiceField(required=False, choices=HumanTask.State.values, help_text="Default: open and claimed.")
+    state = serializers.ChoiceField(
+        required=False, choices=HumanTask.State.values, help_text="Default: open and claimed."
+    )
     kind = serializers.CharField(required=False, max_length=64)
     assignee = serializers.CharField(required=False, max_length=150, help_text='A username, or "me".')
-    priority = serializers.IntegerField(required=False, min_value=0, max_value=100, help_text="At least this priority.")
+    priority = serializers.IntegerField(
+        required=False, min_value=0, max_value=100, help_text="At least this priority."
+    )
     due_before = serializers.DateTimeField(required=False)
     q = serializers.CharField(required=False, max_length=200, help_text="Text in the title.")
 
@@ -267,7 +279,8 @@ class TaskBulkInput(StrictSerializer):
         child=serializers.JSONField(),
         min_length=1,
         max_length=settings.API_BULK_MAX_ITEMS,
-        help_text="complete: {task, outcome, data, comment, version}; reassign: {task, reason, to_user|to_queue, version}.",
+        help_text="complete: {task, outcome, data, comment, version}; "
+        "reassign: {task, reason, to_user|to_queue, version}.",
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,7 +47,8 @@ def idempotency_record_answer(
 ) -> IdempotencyRecord:
     """Store the answer a retry will get. Runs in the same transaction as the request's work."""
     record.response_status = status
-    record.response_body = body
+    # jsonb cannot hold U+0000, which an error detail may echo from a path; store it as U+FFFD.
+    record.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder).replace("\\u0000", "\\ufffd"))
     record.response_headers = headers
     record.save(update_fields=["response_status", "response_body", "response_headers"])
     return record

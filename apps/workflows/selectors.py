@@ -64,7 +64,7 @@ def instance_list(*, user: User, filters: InstanceFilters | None = None) -> Quer
 
 
 def instance_get_for(*, user: User, instance_id: int | str) -> WorkflowInstance:
-    """The instance (as its process kind) if `user` may read it; otherwise NotFound, never a hint it exists."""
+    """The instance (as its kind) if `user` may read it; otherwise NotFound, never a hint it exists."""
     try:
         pk = int(instance_id)
     except (TypeError, ValueError):

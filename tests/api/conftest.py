@@ -44,7 +44,12 @@ def api(key_for: Callable[[User], str]) -> Callable[[User], APIClient]:
 
 
 def start(client: APIClient, kind: str, business_key: str, data: dict[str, Any], **headers: str) -> Any:
-    return client.post("/api/v1/instances/", {"kind": kind, "business_key": business_key, "data": data}, format="json", headers=headers)
+    return client.post(
+        "/api/v1/instances/",
+        {"kind": kind, "business_key": business_key, "data": data},
+        format="json",
+        headers=headers,
+    )
 
 
 def problem(response: Any, status: int, code: str) -> dict[str, Any]:

@@ -69,7 +69,9 @@ def test_revoked_keys_and_inactive_users_are_refused(people):
 
 def test_admin_creates_lists_and_revokes_keys(people, admin_client):
     response = admin_client.post(
-        "/admin/accounts/apikey/add/", {"user": people["integration"].pk, "name": "ERP production"}, follow=True
+        "/admin/accounts/apikey/add/",
+        {"user": people["integration"].pk, "name": "ERP production"},
+        follow=True,
     )
     assert response.status_code == 200
     shown = next(str(m) for m in response.context["messages"] if "ak_" in str(m))

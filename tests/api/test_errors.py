@@ -50,7 +50,9 @@ def test_400_wrong_types_missing_and_unknown_fields(people, api, body, field):
 
 
 def test_400_data_failing_the_kind_schema_names_the_field(people, api):
-    response = start(api(people["requester"]), "purchase_order", "PO-X", purchase_order_data(-5, currency="euro"))
+    response = start(
+        api(people["requester"]), "purchase_order", "PO-X", purchase_order_data(-5, currency="euro")
+    )
     body = problem(response, 400, "invalid-process-data")
     assert set(body["errors"]) == {"amount", "currency"}
     assert not WorkflowInstance.objects.exists()
@@ -82,12 +84,16 @@ def test_401_without_or_with_a_bad_key(people, api, client):
 
 
 def test_403_may_see_but_not_act(people, api, order):
-    problem(start(api(people["lead"]), "purchase_order", "PO-LEAD", purchase_order_data()), 403, "not-permitted")
+    problem(
+        start(api(people["lead"]), "purchase_order", "PO-LEAD", purchase_order_data()), 403, "not-permitted"
+    )
     task_id = lead_task_id(api, people, order)
     # The manager sees the team leads' queue but does not work it.
     problem(api(people["manager"]).post(f"/api/v1/tasks/{task_id}/claim/"), 403, "not-permitted")
     # Four-eyes: the requester, even were they a team lead, may not decide their own order.
-    problem(api(people["lead"]).post(f"/api/v1/instances/{order['id']}/transitions/cancel/"), 403, "not-permitted")
+    problem(
+        api(people["lead"]).post(f"/api/v1/instances/{order['id']}/transitions/cancel/"), 403, "not-permitted"
+    )
     problem(api(people["lead"]).get("/api/v1/audit-events/"), 403, "permission-denied")
 
 
@@ -111,9 +117,21 @@ def test_409_claimed_by_someone_else_and_transition_not_allowed(people, api, ord
     assert api(people["lead"]).post(f"/api/v1/tasks/{task_id}/claim/").status_code == 200
     body = problem(api(people["lead2"]).post(f"/api/v1/tasks/{task_id}/claim/"), 409, "task-conflict")
     assert "someone else" in body["detail"]
-    problem(api(people["requester"]).post(f"/api/v1/instances/{order['id']}/transitions/approve_by_team_lead/"), 409, "transition-not-allowed")
-    problem(api(people["requester"]).post(f"/api/v1/instances/{order['id']}/transitions/fly/"), 409, "transition-not-allowed")
-    problem(start(api(people["requester"]), "purchase_order", "PO-ERR-1", purchase_order_data()), 409, "duplicate-business-key")
+    problem(
+        api(people["requester"]).post(f"/api/v1/instances/{order['id']}/transitions/approve_by_team_lead/"),
+        409,
+        "transition-not-allowed",
+    )
+    problem(
+        api(people["requester"]).post(f"/api/v1/instances/{order['id']}/transitions/fly/"),
+        409,
+        "transition-not-allowed",
+    )
+    problem(
+        start(api(people["requester"]), "purchase_order", "PO-ERR-1", purchase_order_data()),
+        409,
+        "duplicate-business-key",
+    )
 
 
 def test_412_stale_if_match_changes_nothing(people, api, order):
@@ -122,9 +140,16 @@ def test_412_stale_if_match_changes_nothing(people, api, order):
     read = lead.get(f"/api/v1/tasks/{task_id}/")
     etag = read["ETag"]
     assert lead.post(f"/api/v1/tasks/{task_id}/claim/", headers={"If-Match": etag}).status_code == 200
-    stale = lead.post(f"/api/v1/tasks/{task_id}/complete/", {"outcome": "approve"}, format="json", headers={"If-Match": etag})
+    stale = lead.post(
+        f"/api/v1/tasks/{task_id}/complete/",
+        {"outcome": "approve"},
+        format="json",
+        headers={"If-Match": etag},
+    )
     problem(stale, 412, "stale-version")
-    problem(lead.post(f"/api/v1/tasks/{task_id}/unclaim/", headers={"If-Match": "banana"}), 412, "stale-version")
+    problem(
+        lead.post(f"/api/v1/tasks/{task_id}/unclaim/", headers={"If-Match": "banana"}), 412, "stale-version"
+    )
     assert lead.get(f"/api/v1/tasks/{task_id}/").json()["state"] == "claimed"
     requester = api(people["requester"])
     problem(
@@ -137,14 +162,18 @@ def test_412_stale_if_match_changes_nothing(people, api, order):
 
 def test_413_for_a_body_over_the_limit(people, api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
-    huge = json.dumps({"kind": "purchase_order", "business_key": "PO-BIG", "data": {"description": "x" * 20_000}})
+    huge = json.dumps(
+        {"kind": "purchase_order", "business_key": "PO-BIG", "data": {"description": "x" * 20_000}}
+    )
     response = api(people["requester"]).post("/api/v1/instances/", data=huge, content_type="application/json")
     problem(response, 413, "request-too-large")
     assert not WorkflowInstance.objects.exists()
 
 
 def test_415_for_a_body_that_is_not_json(people, api):
-    response = api(people["requester"]).post("/api/v1/instances/", data="kind=purchase_order", content_type="text/plain")
+    response = api(people["requester"]).post(
+        "/api/v1/instances/", data="kind=purchase_order", content_type="text/plain"
+    )
     problem(response, 415, "unsupported-media-type")
 
 

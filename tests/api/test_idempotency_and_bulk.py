@@ -16,8 +16,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 def test_a_retried_start_returns_the_first_answer_and_starts_once(people, api):
     client = api(people["requester"])
-    first = start(client, "purchase_order", "PO-RETRY", purchase_order_data(), **{"Idempotency-Key": "start-1"})
-    again = start(client, "purchase_order", "PO-RETRY", purchase_order_data(), **{"Idempotency-Key": "start-1"})
+    first = start(
+        client, "purchase_order", "PO-RETRY", purchase_order_data(), **{"Idempotency-Key": "start-1"}
+    )
+    again = start(
+        client, "purchase_order", "PO-RETRY", purchase_order_data(), **{"Idempotency-Key": "start-1"}
+    )
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert again["Location"] == first["Location"] and again["ETag"] == first["ETag"]
@@ -38,8 +42,12 @@ def test_a_retried_decision_is_not_decided_twice_and_errors_replay_too(people, a
     assert AuditEvent.objects.filter(action="task.claimed").count() == 1
 
     body = {"outcome": "approve", "comment": "fine"}
-    done = lead.post(f"/api/v1/tasks/{task.pk}/complete/", body, format="json", headers={"Idempotency-Key": "done-1"})
-    done_again = lead.post(f"/api/v1/tasks/{task.pk}/complete/", body, format="json", headers={"Idempotency-Key": "done-1"})
+    done = lead.post(
+        f"/api/v1/tasks/{task.pk}/complete/", body, format="json", headers={"Idempotency-Key": "done-1"}
+    )
+    done_again = lead.post(
+        f"/api/v1/tasks/{task.pk}/complete/", body, format="json", headers={"Idempotency-Key": "done-1"}
+    )
     assert done.status_code == done_again.status_code == 200 and done_again.json() == done.json()
     assert AuditEvent.objects.filter(action="task.completed").count() == 1
 
@@ -52,14 +60,28 @@ def test_a_retried_decision_is_not_decided_twice_and_errors_replay_too(people, a
 
 
 def test_keys_belong_to_their_user(people, api):
-    start(api(people["requester"]), "purchase_order", "PO-K-1", purchase_order_data(), **{"Idempotency-Key": "same"})
-    other = start(api(people["hr"]), "purchase_order", "PO-K-2", purchase_order_data(), **{"Idempotency-Key": "same"})
+    start(
+        api(people["requester"]),
+        "purchase_order",
+        "PO-K-1",
+        purchase_order_data(),
+        **{"Idempotency-Key": "same"},
+    )
+    other = start(
+        api(people["hr"]), "purchase_order", "PO-K-2", purchase_order_data(), **{"Idempotency-Key": "same"}
+    )
     assert other.status_code == 201 and other.json()["business_key"] == "PO-K-2"
     assert IdempotencyRecord.objects.filter(key="same").count() == 2
 
 
 def test_an_invalid_key_is_refused(people, api):
-    response = start(api(people["requester"]), "purchase_order", "PO-K-3", purchase_order_data(), **{"Idempotency-Key": "x" * 300})
+    response = start(
+        api(people["requester"]),
+        "purchase_order",
+        "PO-K-3",
+        purchase_order_data(),
+        **{"Idempotency-Key": "x" * 300},
+    )
     problem(response, 400, "invalid-idempotency-key")
     assert not WorkflowInstance.objects.exists()
 
@@ -95,12 +117,27 @@ def test_bulk_reassign_and_its_limits(people, api, settings):
         start(requester, "purchase_order", f"PO-BR-{number}", purchase_order_data())
     ids = list(HumanTask.objects.order_by("id").values_list("id", flat=True))
     manager = api(people["manager"])
-    items = [{"task": ids[0], "to_user": "lead", "reason": "r"}, {"task": ids[1], "to_queue": "nowhere", "reason": "r"}]
+    items = [
+        {"task": ids[0], "to_user": "lead", "reason": "r"},
+        {"task": ids[1], "to_queue": "nowhere", "reason": "r"},
+    ]
     body = manager.post("/api/v1/tasks/bulk/", {"action": "reassign", "items": items}, format="json").json()
     assert [r["status"] for r in body["results"]] == [200, 400]
     assert body["results"][0]["result"]["assignee"] == "lead"
 
-    problem(manager.post("/api/v1/tasks/bulk/", {"action": "explode", "items": items}, format="json"), 400, "validation-error")
-    problem(manager.post("/api/v1/tasks/bulk/", {"action": "complete", "items": []}, format="json"), 400, "validation-error")
+    problem(
+        manager.post("/api/v1/tasks/bulk/", {"action": "explode", "items": items}, format="json"),
+        400,
+        "validation-error",
+    )
+    problem(
+        manager.post("/api/v1/tasks/bulk/", {"action": "complete", "items": []}, format="json"),
+        400,
+        "validation-error",
+    )
     too_many = [{"task": ids[0], "outcome": "approve"}] * (settings.API_BULK_MAX_ITEMS + 1)
-    problem(manager.post("/api/v1/tasks/bulk/", {"action": "complete", "items": too_many}, format="json"), 400, "validation-error")
+    problem(
+        manager.post("/api/v1/tasks/bulk/", {"action": "complete", "items": too_many}, format="json"),
+        400,
+        "validation-error",
+    )

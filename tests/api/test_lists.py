@@ -15,7 +15,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 @pytest.fixture
 def orders(people, api) -> list[dict]:
     requester = api(people["requester"])
-    return [start(requester, "purchase_order", f"PO-L-{n:02}", purchase_order_data(100 + n)).json() for n in range(12)]
+    return [
+        start(requester, "purchase_order", f"PO-L-{n:02}", purchase_order_data(100 + n)).json()
+        for n in range(12)
+    ]
 
 
 def walk(client, path: str, **params) -> list[dict]:

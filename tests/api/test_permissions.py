@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.services import task_grant
 from apps.humantasks.models import HumanTask
+from apps.humantasks.services import task_grant
 from tests.api.conftest import start
 from tests.conftest import purchase_order_data
 
@@ -15,14 +15,14 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 # task, claim the task, cancel the order, read the audit log?
 MATRIX = {
     #              instance task claim cancel audit
-    "requester":  (200, 404, 404, 200, 403),
+    "requester": (200, 404, 404, 200, 403),
     "requester2": (404, 404, 404, 404, 403),
-    "lead":       (200, 200, 200, 403, 403),
-    "finance":    (404, 404, 404, 404, 403),
-    "manager":    (200, 200, 403, 200, 403),
-    "auditor":    (200, 200, 403, 403, 200),
+    "lead": (200, 200, 200, 403, 403),
+    "finance": (404, 404, 404, 404, 403),
+    "manager": (200, 200, 403, 200, 403),
+    "auditor": (200, 200, 403, 403, 200),
     "integration": (404, 404, 404, 404, 403),
-    "outsider":   (404, 404, 404, 404, 403),
+    "outsider": (404, 404, 404, 404, 403),
 }
 
 
@@ -67,7 +67,11 @@ def test_queues_list_only_the_callers_queues_with_counts(people, api):
 
     queues = {q["slug"]: q for q in lead.get("/api/v1/queues/").json()["results"]}
     assert set(queues) == {"team-leads"}
-    assert (queues["team-leads"]["open"], queues["team-leads"]["claimed"], queues["team-leads"]["overdue"]) == (2, 1, 1)
+    assert (
+        queues["team-leads"]["open"],
+        queues["team-leads"]["claimed"],
+        queues["team-leads"]["overdue"],
+    ) == (2, 1, 1)
     managed = {q["slug"] for q in api(people["manager"]).get("/api/v1/queues/").json()["results"]}
     assert {"team-leads", "finance", "cfo", "requesters"} <= managed
     assert api(people["outsider"]).get("/api/v1/queues/").json()["results"] == []
@@ -77,24 +81,40 @@ def test_reassign_and_delegate(people, api):
     order = start(api(people["requester"]), "purchase_order", "PO-MOVE", purchase_order_data(100)).json()
     task = HumanTask.objects.get(instance_id=order["id"])
     manager = api(people["manager"])
-    moved = manager.post(f"/api/v1/tasks/{task.pk}/reassign/", {"to_user": "lead", "reason": "Lead is on it"}, format="json")
+    moved = manager.post(
+        f"/api/v1/tasks/{task.pk}/reassign/", {"to_user": "lead", "reason": "Lead is on it"}, format="json"
+    )
     assert moved.status_code == 200, moved.json()
     assert moved.json()["assignee"] == "lead" and moved.json()["state"] == "claimed"
 
     lead = api(people["lead"])
-    handed = lead.post(f"/api/v1/tasks/{task.pk}/delegate/", {"to_user": "lead2", "reason": "Holiday"}, format="json")
+    handed = lead.post(
+        f"/api/v1/tasks/{task.pk}/delegate/", {"to_user": "lead2", "reason": "Holiday"}, format="json"
+    )
     assert handed.status_code == 200, handed.json()
     assert handed.json()["assignee"] == "lead2"
     # Delegating to someone outside the task's role is refused with a field error.
-    refused = api(people["lead2"]).post(f"/api/v1/tasks/{task.pk}/delegate/", {"to_user": "finance"}, format="json")
+    refused = api(people["lead2"]).post(
+        f"/api/v1/tasks/{task.pk}/delegate/", {"to_user": "finance"}, format="json"
+    )
     assert refused.status_code == 400 and "to_user" in refused.json()["errors"]
-    unknown = manager.post(f"/api/v1/tasks/{task.pk}/reassign/", {"to_user": "nobody", "reason": "x"}, format="json")
+    unknown = manager.post(
+        f"/api/v1/tasks/{task.pk}/reassign/", {"to_user": "nobody", "reason": "x"}, format="json"
+    )
     assert unknown.status_code == 400 and unknown.json()["errors"] == {"to_user": ["No such active user."]}
-    both = manager.post(f"/api/v1/tasks/{task.pk}/reassign/", {"to_user": "lead", "to_queue": "cfo", "reason": "x"}, format="json")
+    both = manager.post(
+        f"/api/v1/tasks/{task.pk}/reassign/",
+        {"to_user": "lead", "to_queue": "cfo", "reason": "x"},
+        format="json",
+    )
     assert both.status_code == 400
 
     released = api(people["lead2"]).post(f"/api/v1/tasks/{task.pk}/unclaim/")
     assert released.status_code == 200 and released.json()["assignee"] is None
-    to_queue = manager.post(f"/api/v1/tasks/{task.pk}/reassign/", {"to_queue": "finance", "reason": "Needs finance"}, format="json")
+    to_queue = manager.post(
+        f"/api/v1/tasks/{task.pk}/reassign/",
+        {"to_queue": "finance", "reason": "Needs finance"},
+        format="json",
+    )
     assert to_queue.status_code == 200 and to_queue.json()["queue"] == "finance"
     assert api(people["finance"]).get(f"/api/v1/tasks/{task.pk}/").status_code == 200

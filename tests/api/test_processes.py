@@ -22,7 +22,9 @@ def test_process_kinds_describe_schema_states_transitions_and_steps(people, api)
     order = client.get("/api/v1/process-kinds/purchase_order/").json()
     assert order == kinds["purchase_order"]
     assert order["data_schema"]["required"] == ["amount", "currency", "supplier", "description"]
-    assert {"new", "team_lead_review", "finance_review", "cfo_review", "approved", "cancelled"} <= set(order["states"])
+    assert {"new", "team_lead_review", "finance_review", "cfo_review", "approved", "cancelled"} <= set(
+        order["states"]
+    )
     transitions = {t["name"]: t for t in order["transitions"]}
     assert transitions["cancel"]["external"] is True and transitions["cancel"]["trigger"] == "external"
     assert transitions["approve_by_team_lead"]["external"] is False
@@ -47,7 +49,10 @@ def _claim_and_decide(client, task_id: int, outcome: str = "approve", **body) ->
     claimed = client.post(f"/api/v1/tasks/{task_id}/claim/", format="json")
     assert claimed.status_code == 200, claimed.json()
     decided = client.post(
-        f"/api/v1/tasks/{task_id}/complete/", {"outcome": outcome, **body}, format="json", headers={"If-Match": claimed["ETag"]}
+        f"/api/v1/tasks/{task_id}/complete/",
+        {"outcome": outcome, **body},
+        format="json",
+        headers={"If-Match": claimed["ETag"]},
     )
     assert decided.status_code == 200, decided.json()
     assert decided.json()["state"] == "completed"
@@ -120,7 +125,11 @@ def test_employee_onboarding_completes_when_all_three_teams_are_done(people, api
     hr = api(people["hr"])
     onboarding = start(hr, "employee_onboarding", "EMP-API-1", employee_onboarding_data()).json()
     assert onboarding["state"] == "in_progress"
-    for person, data in (("payroll", {"payroll_id": "P-77"}), ("it", {"asset_tag": "LT-5"}), ("hr2", {"contract_signed": True})):
+    for person, data in (
+        ("payroll", {"payroll_id": "P-77"}),
+        ("it", {"asset_tag": "LT-5"}),
+        ("hr2", {"contract_signed": True}),
+    ):
         client = api(people[person])
         task = _only_task(client, onboarding["id"])
         _claim_and_decide(client, task["id"], "done", data=data)
@@ -130,11 +139,15 @@ def test_employee_onboarding_completes_when_all_three_teams_are_done(people, api
     assert sorted(steps_done) == ["hr_paperwork", "it_provisioning", "payroll_setup"]
 
 
-def test_risky_account_activation_is_decided_by_a_risk_officer(people, api, django_capture_on_commit_callbacks):
+def test_risky_account_activation_is_decided_by_a_risk_officer(
+    people, api, django_capture_on_commit_callbacks
+):
     crm = api(people["integration"])
     with django_capture_on_commit_callbacks(execute=True):
         # A national id ending in R scores as high risk with the simulated credit bureau.
-        started = start(crm, "account_activation", "ACC-API-1", account_activation_data(national_id="AB-1234R"))
+        started = start(
+            crm, "account_activation", "ACC-API-1", account_activation_data(national_id="AB-1234R")
+        )
     assert started.status_code == 201, started.json()
     activation_id = started.json()["id"]
     assert crm.get(f"/api/v1/instances/{activation_id}/").json()["state"] == "risk_review"
@@ -146,7 +159,9 @@ def test_risky_account_activation_is_decided_by_a_risk_officer(people, api, djan
     assert final["state"] == "declined"
     actions = [event["action"] for event in final["history"]]
     assert actions.count("automation.step_succeeded") == 2
-    assert AuditEvent.objects.filter(instance_id=activation_id, actor_label="risk", actor_type="api_client").exists()
+    assert AuditEvent.objects.filter(
+        instance_id=activation_id, actor_label="risk", actor_type="api_client"
+    ).exists()
 
 
 def test_cancel_is_an_external_transition_offered_to_the_requester(people, api):
@@ -180,7 +195,10 @@ def test_instances_list_filters(people, api):
     assert keys(state="cancelled") == ["PO-F-1"]
     assert keys(business_key="PO-F-2") == ["PO-F-2"]
     assert keys(kind="employee_onboarding") == []
-    assert keys(started_after="2000-01-01T00:00:00Z", started_before="2999-01-01T00:00:00Z") == ["PO-F-1", "PO-F-2"]
+    assert keys(started_after="2000-01-01T00:00:00Z", started_before="2999-01-01T00:00:00Z") == [
+        "PO-F-1",
+        "PO-F-2",
+    ]
     assert keys(started_after="2999-01-01T00:00:00Z") == []
     # Someone else's orders are not listed to a colleague with no task in them.
     assert api(people["requester2"]).get("/api/v1/instances/").json()["results"] == []

@@ -13,7 +13,12 @@ from rest_framework.views import APIView
 from apps.api.pagination import IdCursorPagination
 from apps.api.serializers import AuditEventListOutput, AuditEventOutput, AuditEventQuery, AuditExportQuery
 from apps.api.views.common import HasAuditAccess, validated
-from apps.audit.selectors import AuditFilters, audit_event_list, audit_events_as_csv, audit_events_as_json_lines
+from apps.audit.selectors import (
+    AuditFilters,
+    audit_event_list,
+    audit_events_as_csv,
+    audit_events_as_json_lines,
+)
 
 TAGS = ["audit"]
 
@@ -34,7 +39,10 @@ class AuditEventListView(APIView):
     permission_classes = [HasAuditAccess]
 
     @extend_schema(
-        operation_id="audit_events_list", parameters=[AuditEventQuery], responses=AuditEventListOutput, tags=TAGS
+        operation_id="audit_events_list",
+        parameters=[AuditEventQuery],
+        responses=AuditEventListOutput,
+        tags=TAGS,
     )
     def get(self, request: Request) -> Response:
         """Audit events, oldest first (auditors only)."""
@@ -69,10 +77,14 @@ class AuditEventExportView(APIView):
         events = audit_event_list(user=request.user, filters=_filters(query))
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         if query["format"] == "csv":
-            response = StreamingHttpResponse(audit_events_as_csv(events), content_type="text/csv; charset=utf-8")
+            response = StreamingHttpResponse(
+                audit_events_as_csv(events), content_type="text/csv; charset=utf-8"
+            )
             extension = "csv"
         else:
-            response = StreamingHttpResponse(audit_events_as_json_lines(events), content_type="application/jsonl")
+            response = StreamingHttpResponse(
+                audit_events_as_json_lines(events), content_type="application/jsonl"
+            )
             extension = "jsonl"
         response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{extension}"'
         return response

@@ -22,7 +22,9 @@ class HasAuditAccess(permissions.BasePermission):
     message = "Reading the audit log needs the auditors' permission."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm("audit.view_auditevent"))
+        return bool(
+            request.user and request.user.is_authenticated and request.user.has_perm("audit.view_auditevent")
+        )
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -30,7 +32,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=False,
-    description="Any unique string (e.g. a UUID): a retry with the same key returns the first answer and does "
+    description="Any unique string (e.g. a UUID): a retry with the same key returns the first answer and "
+    "does "
     "nothing twice; the same key with a different body is a 422.",
 )
 IF_MATCH = OpenApiParameter(
@@ -38,7 +41,7 @@ IF_MATCH = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=False,
-    description='The ETag (version) you read, e.g. "3": the write is refused with 412 if the object changed since.',
+    description='The ETag (version) you read, e.g. "3": the write is refused with 412 if the object changed.',
 )
 ETAG = OpenApiParameter(
     "ETag", str, OpenApiParameter.HEADER, response=True, description="The object's version, for If-Match."

@@ -46,7 +46,8 @@ class InstanceListView(APIView):
         operation_id="instances_list", parameters=[InstanceListQuery], responses=InstanceListOutput, tags=TAGS
     )
     def get(self, request: Request) -> Response:
-        """Instances the caller may read (their own, those with a task they see; auditors: all), newest first."""
+        """Instances the caller may read (their own, those with a task they see; auditors: all), newest
+        first."""
         query = validated(InstanceListQuery, request.query_params)
         filters = InstanceFilters(
             kinds=(query["kind"],) if "kind" in query else (),
@@ -56,7 +57,9 @@ class InstanceListView(APIView):
             started_before=query.get("started_before"),
         )
         paginator = IdCursorPagination()
-        page = paginator.paginate_queryset(instance_list(user=request.user, filters=filters), request, view=self)
+        page = paginator.paginate_queryset(
+            instance_list(user=request.user, filters=filters), request, view=self
+        )
         return Response(
             {
                 "results": InstanceOutput(page, many=True).data,
@@ -76,14 +79,20 @@ class InstanceListView(APIView):
     def post(self, request: Request) -> Response:
         """Start a process: `data` is validated against the kind's `data_schema`."""
         body = validated(InstanceStartInput, request.data)
-        instance = instance_start(kind=body["kind"], business_key=body["business_key"], data=body["data"], actor=request.user)
-        response = instance_detail(request, instance_get_for(user=request.user, instance_id=instance.pk), status_code=201)
+        instance = instance_start(
+            kind=body["kind"], business_key=body["business_key"], data=body["data"], actor=request.user
+        )
+        response = instance_detail(
+            request, instance_get_for(user=request.user, instance_id=instance.pk), status_code=201
+        )
         response["Location"] = f"/api/v1/instances/{instance.pk}/"
         return response
 
 
 class InstanceDetailView(APIView):
-    @extend_schema(operation_id="instances_read", parameters=[ETAG], responses=InstanceDetailOutput, tags=TAGS)
+    @extend_schema(
+        operation_id="instances_read", parameters=[ETAG], responses=InstanceDetailOutput, tags=TAGS
+    )
     def get(self, request: Request, pk: str) -> Response:
         """One instance with its open tasks, the transitions the caller may fire now, and its history."""
         return instance_detail(request, instance_get_for(user=request.user, instance_id=pk))
@@ -119,4 +128,3 @@ class InstanceTransitionView(APIView):
             expected_version=expected_version(request),
         )
         return instance_detail(request, instance_get_for(user=request.user, instance_id=pk))
-

@@ -74,7 +74,11 @@ class TaskListView(APIView):
         query = validated(TaskListQuery, request.query_params)
         assignee_id = None
         if "assignee" in query:
-            assignee = request.user if query["assignee"] == "me" else user_active_by_username(username=query["assignee"])
+            assignee = (
+                request.user
+                if query["assignee"] == "me"
+                else user_active_by_username(username=query["assignee"])
+            )
             assignee_id = assignee.pk if assignee else 0  # nobody: an empty page, not an error
         filters = InboxFilters(
             queues=(query["queue"],) if "queue" in query else (),
@@ -89,7 +93,9 @@ class TaskListView(APIView):
         after = InboxCursor.decode(query["cursor"]) if "cursor" in query else None
         page = inbox_for(user=request.user, filters=filters, limit=query.get("page_size", 50), after=after)
         cursor = page.next_cursor.encode() if page.next_cursor else None
-        return Response({"results": TaskOutput(page.tasks, many=True).data, "next": next_link(request, cursor)})
+        return Response(
+            {"results": TaskOutput(page.tasks, many=True).data, "next": next_link(request, cursor)}
+        )
 
 
 class TaskDetailView(APIView):
@@ -115,7 +121,9 @@ class TaskClaimView(APIView):
     def post(self, request: Request, pk: str) -> Response:
         """Take an open task. If someone else got there first: 409."""
         validated(EmptyInput, request.data)
-        task = services.task_claim(task=_task_id(pk), actor=request.user, expected_version=expected_version(request))
+        task = services.task_claim(
+            task=_task_id(pk), actor=request.user, expected_version=expected_version(request)
+        )
         return task_detail(request, task.pk)
 
 
@@ -125,7 +133,9 @@ class TaskUnclaimView(APIView):
     def post(self, request: Request, pk: str) -> Response:
         """Put a claimed task back in its queue (its assignee or a queue manager)."""
         validated(EmptyInput, request.data)
-        task = services.task_unclaim(task=_task_id(pk), actor=request.user, expected_version=expected_version(request))
+        task = services.task_unclaim(
+            task=_task_id(pk), actor=request.user, expected_version=expected_version(request)
+        )
         return task_detail(request, task.pk)
 
 

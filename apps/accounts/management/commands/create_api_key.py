@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
-        parser.add_argument("--name", default="", help="What the key is for (defaults to 'created on the command line').")
+        parser.add_argument(
+            "--name", default="", help="What the key is for (defaults to 'created on the command line')."
+        )
 
     def handle(self, *args: object, username: str, name: str, **options: object) -> None:
         try:
