@@ -111,8 +111,6 @@ def _tasks_open_for_step(*, instance: WorkflowInstance, step: HumanStep, actor: 
             task.claimed_at = now
             task.assign()
         task.save()
-        if step.policy.only_requester and instance.requester_id:
-            _grant(task=task, user=instance.requester, actor=None)
         audit_record(
             action="task.created",
             actor=actor,
@@ -121,6 +119,9 @@ def _tasks_open_for_step(*, instance: WorkflowInstance, step: HumanStep, actor: 
             to_state=task.state,
             data={"step": step.name, "queue": queue.slug, "slot": slot, "of": count, "policy": step.policy.describe()},
         )
+        if step.policy.only_requester and instance.requester_id:
+            # After task.created, so the audit trail never grants access to a task it has not shown yet.
+            _grant(task=task, user=instance.requester, actor=None)
         tasks.append(task)
     return tasks
 
