@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask, HumanTaskUserObjectPermission
@@ -45,3 +45,33 @@ def writes_nothing(*objects: models.Model) -> Iterator[None]:
 def audit_actions(instance: WorkflowInstance) -> list[str]:
     """The actions recorded in the instance's audit chain, oldest first."""
     return list(AuditEvent.objects.filter(instance=instance).order_by("seq").values_list("action", flat=True))
+
+
+@contextmanager
+def audit_write_refused(action: str) -> Iterator[None]:
+    """PostgreSQL refuses to insert audit events of `action` inside the block, as a failing
+    disk or constraint would: a service that writes its change and its audit event in one
+    transaction must then leave no trace of the change either."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_refuse_audit_action() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.action = TG_ARGV[0] THEN
+                    RAISE EXCEPTION 'audit event % refused for the test', NEW.action;
+                END IF;
+                RETURN NEW;
+            END $$;
+            """
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_refuse_audit_action BEFORE INSERT ON audit_auditevent "
+            "FOR EACH ROW EXECUTE FUNCTION test_refuse_audit_action(%s)",
+            [action],
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_refuse_audit_action ON audit_auditevent")
+            cursor.execute("DROP FUNCTION test_refuse_audit_action()")
