@@ -230,9 +230,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Redis only: an unacknowledged job (its worker was killed) is handed out again after this.
+        # Redis only: an unacknowledged job (its worker was killed) is handed out again after
+        # this, by a sweep every CELERY_UNACKED_RESTORE_SECONDS. Keep it above the longest job.
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_SECONDS", default=10),
+        "unacked_restore_throttle": 1,
         "socket_connect_timeout": 3,
+        # A Redis that vanishes without closing the connection must not hold a publish for ever.
+        "socket_timeout": 10,
     }
 # True runs jobs in the process that enqueues them (the test settings do this).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

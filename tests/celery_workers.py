@@ -1,0 +1,213 @@
+"""Real Celery workers for tests: a redis-server of the test's own on a spare port, worker
+(and beat) subprocesses on the test database, and the test process publishing to that Redis.
+
+Tests using these need django_db(transaction=True): the workers are other processes and
+see only what the test has committed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from kombu import pools
+
+from config.celery_app import app as celery_app
+from config.env import BASE_DIR, env
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of the test's own; stop() and start() again on the same port."""
+
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        wait_for(lambda: _pings(client), timeout=10, what=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+@dataclass
+class Worker:
+    """One `celery -A config.celery_app worker` process group (its pool children, its beat)."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once: no warm shutdown, no acknowledgement."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Workers:
+    """Starts workers against the test database and the test's Redis, and stops them all."""
+
+    broker_url: str
+    base_env: dict[str, str]
+    directory: Path
+    started: list[Worker] = field(default_factory=list)
+
+    def start(self, name: str = "w1", *, beat: bool = True, concurrency: int = 2, **overrides: Any) -> Worker:
+        worker_env = {**self.base_env, **{key: str(value) for key, value in overrides.items()}}
+        command = [
+            CELERY, "-A", "config.celery_app", "worker",
+            "--hostname", f"{name}@%h", "--pool", "prefork", "--concurrency", str(concurrency),
+            "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+        ]  # fmt: skip
+        if beat:
+            command += ["--beat", "--schedule", str(self.directory / f"{name}-beat-schedule")]
+        log = self.directory / f"{name}-{len(self.started)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=worker_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = Worker(name, process, log)
+        self.started.append(worker)
+        hostname = f"{name}@{socket.gethostname()}"
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"worker {name} exited:\n{worker.output()[-4000:]}")
+            return bool(celery_app.control.ping(destination=[hostname], timeout=0.5))
+
+        wait_for(answers, timeout=60, interval=0.2, what=f"worker {hostname} to answer")
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            worker.kill()
+
+
+def test_database_url() -> str:
+    database = settings.DATABASES["default"]
+    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+    return f"postgres://{database['USER']}{password}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+
+
+def point_celery_at(broker_url: str | None) -> None:
+    """Make this (test) process publish to `broker_url` instead of running jobs eagerly;
+    None puts the test settings back."""
+    if broker_url is None:
+        celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+        celery_app.conf.broker_url = settings.CELERY_BROKER_URL
+        celery_app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    else:
+        celery_app.conf.task_always_eager = False
+        celery_app.conf.broker_url = broker_url
+        celery_app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 3}
+    # Forget every connection pool, so the next publish connects to the broker now configured.
+    pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def publishing_to(own_redis: RedisServer) -> Iterator[str]:
+    point_celery_at(own_redis.url)
+    yield own_redis.url
+    point_celery_at(None)
+
+
+def worker_base_env(*, broker_url: str, directory: Path) -> dict[str, str]:
+    return {
+        **env.ENVIRON,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "TEST_DATABASE_URL": test_database_url(),
+        "REDIS_URL": broker_url,
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "CELERY_UNACKED_RESTORE_SECONDS": "1",
+        "CELERY_BEAT_SCHEDULE_FILENAME": str(directory / "beat-schedule"),
+        "OUTBOX_RELAY_SWEEP_SECONDS": "0.5",
+        "SLA_TIMER_SECONDS": "3600",
+        "AUTOMATION_HTTP_TIMEOUT_SECONDS": "2",
+        "AUTOMATION_BACKOFF_SECONDS": "0.4",
+        "AUTOMATION_MAX_ATTEMPTS": "4",
+        "AUTOMATION_BREAKER_FAILURES": "50",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def workers(transactional_db: None, publishing_to: str, tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(publishing_to, worker_base_env(broker_url=publishing_to, directory=tmp_path), tmp_path)
+    yield pool
+    pool.stop_all()
