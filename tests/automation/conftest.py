@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from apps.automation.breakers import breakers_forget
+from tests.celery_workers import own_redis, publishing_to, workers  # noqa: F401 (fixtures)
 from tests.external_systems import external_system  # noqa: F401 (a fixture)
 
 

@@ -10,7 +10,7 @@ from apps.automation.models import StepRun
 from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.services import instance_start
-from tests.celery_workers import own_redis, publishing_to, wait_for, workers  # noqa: F401 (fixtures)
+from tests.celery_workers import wait_for
 from tests.conftest import account_activation_data
 from tests.external_systems import Reply
 
