@@ -229,6 +229,17 @@ class TaskListQuery(PageQuery):
     q = serializers.CharField(required=False, max_length=200, help_text="Text in the title.")
 
 
+class TransitionAvailableOutput(serializers.Serializer):
+    name = serializers.CharField()
+    sources = serializers.ListField(child=serializers.CharField())
+    targets = serializers.ListField(child=serializers.CharField())
+
+
+class TransitionAvailableListOutput(serializers.Serializer):
+    results = TransitionAvailableOutput(many=True)
+    next = serializers.CharField(allow_null=True)
+
+
 class InstanceDetailOutput(InstanceOutput):
     open_tasks = TaskOutput(many=True, help_text="Open tasks the caller may see.")
     transitions_available = serializers.ListField(

@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from apps.api.views import audit, instances, process_kinds, queues, tasks
+from apps.api.views.common import NoSuchEndpointView
 
 app_name = "api"
 
@@ -12,6 +13,11 @@ urlpatterns = [
     path("instances/", instances.InstanceListView.as_view(), name="instances"),
     path("instances/<str:pk>/", instances.InstanceDetailView.as_view(), name="instance"),
     path("instances/<str:pk>/history/", instances.InstanceHistoryView.as_view(), name="instance-history"),
+    path(
+        "instances/<str:pk>/transitions/",
+        instances.InstanceTransitionListView.as_view(),
+        name="instance-transitions",
+    ),
     path(
         "instances/<str:pk>/transitions/<str:name>/",
         instances.InstanceTransitionView.as_view(),
@@ -28,4 +34,6 @@ urlpatterns = [
     path("queues/", queues.QueueListView.as_view(), name="queues"),
     path("audit-events/", audit.AuditEventListView.as_view(), name="audit-events"),
     path("audit-events/export/", audit.AuditEventExportView.as_view(), name="audit-events-export"),
+    # Anything else under /api/v1/ is a problem+json 404 too, not the site's HTML page.
+    re_path(r"^.*$", NoSuchEndpointView.as_view(), name="no-such-endpoint"),
 ]

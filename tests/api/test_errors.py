@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from rest_framework.test import APIClient
 
 from apps.workflows.models import WorkflowInstance
 from tests.api.conftest import problem, start
@@ -198,3 +199,12 @@ def test_429_with_retry_after(people, api, settings):
     settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "client": "1000/minute", "user": "5/minute"}
     assert client.get("/api/v1/queues/").status_code == 200
     problem(client.get("/api/v1/queues/"), 429, "throttled")
+
+
+def test_unknown_paths_and_methods_are_problems_too(people, api):
+    client = api(people["requester"])
+    problem(client.get("/api/v1/nothing-here/"), 404, "not-found")
+    problem(client.post("/api/v1/tasks"), 404, "not-found")  # no trailing slash
+    problem(APIClient().delete("/api/v1/instances/1/history/extra/"), 404, "not-found")
+    problem(client.delete("/api/v1/instances/"), 405, "method-not-allowed")
+    problem(client.put("/api/v1/tasks/1/claim/", {}, format="json"), 405, "method-not-allowed")

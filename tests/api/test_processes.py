@@ -202,3 +202,18 @@ def test_instances_list_filters(people, api):
     assert keys(started_after="2999-01-01T00:00:00Z") == []
     # Someone else's orders are not listed to a colleague with no task in them.
     assert api(people["requester2"]).get("/api/v1/instances/").json()["results"] == []
+
+
+def test_transitions_the_caller_may_fire_now(people, api):
+    order = start(api(people["requester"]), "purchase_order", "PO-API-T", purchase_order_data(100)).json()
+    mine = api(people["requester"]).get(f"/api/v1/instances/{order['id']}/transitions/")
+    assert mine.status_code == 200 and mine["ETag"] == f'"{order["version"]}"'
+    [cancel] = mine.json()["results"]
+    assert (
+        cancel["name"] == "cancel"
+        and "team_lead_review" in cancel["sources"]
+        and cancel["targets"] == ["cancelled"]
+    )
+    # The team lead sees the order (it has their task) but may not cancel it.
+    assert api(people["lead"]).get(f"/api/v1/instances/{order['id']}/transitions/").json()["results"] == []
+    assert api(people["finance"]).get(f"/api/v1/instances/{order['id']}/transitions/").status_code == 404

@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import permissions, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -46,3 +47,15 @@ IF_MATCH = OpenApiParameter(
 ETAG = OpenApiParameter(
     "ETag", str, OpenApiParameter.HEADER, response=True, description="The object's version, for If-Match."
 )
+
+
+class NoSuchEndpointView(APIView):
+    """Every method on a path the API does not have: a 404 problem, whoever asks."""
+
+    permission_classes = [permissions.AllowAny]
+    schema = None  # not part of the contract
+
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        raise NotFound("No such endpoint. Paths end with a slash, e.g. /api/v1/tasks/.")
+
+    options = http_method_not_allowed

@@ -16,6 +16,7 @@ from apps.api.serializers import (
     InstanceOutput,
     InstanceStartInput,
     InstanceTransitionInput,
+    TransitionAvailableListOutput,
 )
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
 from apps.audit.selectors import audit_events_of_instance
@@ -26,6 +27,7 @@ from apps.workflows.selectors import (
     instance_get_for,
     instance_list,
     instance_transitions_available,
+    process_kind_describe,
 )
 from apps.workflows.services import instance_start, instance_transition
 
@@ -105,6 +107,20 @@ class InstanceHistoryView(APIView):
         instance = instance_get_for(user=request.user, instance_id=pk)
         events = audit_events_of_instance(instance=instance)
         return with_etag(Response(HistoryOutput({"results": events, "next": None}).data), instance.version)
+
+
+class InstanceTransitionListView(APIView):
+    @extend_schema(operation_id="instances_transitions", responses=TransitionAvailableListOutput, tags=TAGS)
+    def get(self, request: Request, pk: str) -> Response:
+        """The external transitions the caller may fire on this instance now."""
+        instance = instance_get_for(user=request.user, instance_id=pk)
+        names = set(instance_transitions_available(instance=instance, user=request.user))
+        declared = process_kind_describe(type(instance))["transitions"]
+        available = [t for t in declared if t["name"] in names]
+        return with_etag(
+            Response(TransitionAvailableListOutput({"results": available, "next": None}).data),
+            instance.version,
+        )
 
 
 class InstanceTransitionView(APIView):

@@ -230,7 +230,8 @@ class TaskBulkView(APIView):
         results = []
         for index, item in enumerate(body["items"]):
             task_ref = item.get("task") if isinstance(item, dict) else None
-            entry: dict[str, Any] = {"index": index, "task": task_ref if isinstance(task_ref, int) else None}
+            # bool is an int to Python; only a real number names a task.
+            entry: dict[str, Any] = {"index": index, "task": task_ref if type(task_ref) is int else None}
             try:
                 task = act(request, item)
             except Exception as error:  # noqa: BLE001 - each item answers for itself; unexpected errors still raise
