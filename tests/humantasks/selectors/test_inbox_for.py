@@ -273,7 +273,7 @@ def _token(raw: object) -> str:
         pytest.param(_token([50, "9999-12-31T23:59:59-23:00", 3]), id="due-out-of-range"),
     ],
 )
-def test_garbage_cursor_is_refused_clearly(viewer, world, token):
+def test_garbage_cursor_is_refused_clearly(viewer, token):
     with pytest.raises(InvalidDecision, match="cursor is not valid"):
         inbox_for(user=viewer, after=InboxCursor.decode(token))
 
