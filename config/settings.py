@@ -238,6 +238,10 @@ else:
         "socket_connect_timeout": 3,
         # A Redis that vanishes without closing the connection must not hold a publish for ever.
         "socket_timeout": 10,
+        # Publishing fails at once when the broker is down, instead of holding the request that
+        # committed: the outbox keeps the row and the relay tries again. (Workers reconnect on
+        # their own schedule, broker_connection_max_retries.)
+        "max_retries": 0,
     }
 # True runs jobs in the process that enqueues them (the test settings do this).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

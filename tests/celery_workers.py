@@ -163,7 +163,11 @@ def point_celery_at(broker_url: str | None) -> None:
     else:
         celery_app.conf.task_always_eager = False
         celery_app.conf.broker_url = broker_url
-        celery_app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 3}
+        celery_app.conf.broker_transport_options = {
+            "socket_connect_timeout": 1,
+            "socket_timeout": 3,
+            "max_retries": 0,
+        }
     # Forget every connection pool, so the next publish connects to the broker now configured.
     pools.reset()
     celery_app._pool = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -81,6 +81,8 @@ def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
 
 
 def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
+    """One SELECT ... FOR UPDATE SKIP LOCKED of due rows without a pending predecessor, one
+    UPDATE marking those sent (and one more for a row the broker refused)."""
     now = timezone.now()
     with transaction.atomic():
         earlier_pending = OutboxMessage.objects.filter(
@@ -95,21 +97,24 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
         rows = list(
             due.filter(~Exists(earlier_pending)).select_for_update(skip_locked=True).order_by("id")[:limit]
         )
-        sent = 0
+        sent: list[int] = []
+        broker_down = False
         for row in rows:
             try:
                 _publish(row)
             except Exception as error:
                 logger.warning("outbox row %s (%s) not dispatched: %s", row.pk, row.topic, error)
                 OutboxMessage.objects.filter(pk=row.pk).update(
-                    attempts=row.attempts + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
+                    attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
                 )
-                return sent, True
-            OutboxMessage.objects.filter(pk=row.pk).update(
-                dispatched_at=timezone.now(), attempts=row.attempts + 1
+                broker_down = True
+                break
+            sent.append(row.pk)
+        if sent:
+            OutboxMessage.objects.filter(pk__in=sent).update(
+                dispatched_at=timezone.now(), attempts=F("attempts") + 1
             )
-            sent += 1
-    return sent, False
+    return len(sent), broker_down
 
 
 def _publish(row: OutboxMessage) -> None:

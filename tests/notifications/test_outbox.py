@@ -1,0 +1,184 @@
+"""The transactional outbox and its relay, in one process; the broker, where there is one,
+is a redis-server the test starts (and reads back what was published, in order)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import redis
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.notifications.models import OutboxMessage
+from apps.notifications.services import outbox_prune, outbox_put, outbox_relay
+from apps.workflows.models import WorkflowInstance
+from apps.workflows.services import instance_start
+from tests.celery_workers import RedisServer, free_port, point_celery_at
+from tests.conftest import purchase_order_data
+
+pytestmark = [pytest.mark.postgres]
+
+
+def order(people, key="PO-1"):
+    return instance_start(
+        kind="purchase_order", business_key=key, data=purchase_order_data(100), actor=people["requester"]
+    )
+
+
+def pending():
+    return OutboxMessage.objects.filter(dispatched_at__isnull=True)
+
+
+def published(redis_url):
+    """The jobs in the broker's default queue, oldest first: (job name, its kwargs)."""
+    client = redis.Redis.from_url(redis_url)
+    messages = [json.loads(raw) for raw in reversed(client.lrange("celery", 0, -1))]
+    return [
+        (m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[1])
+        for m in messages  # body: [args, kwargs, embed]
+    ]
+
+
+@pytest.mark.django_db
+def test_rows_are_written_with_the_transition_and_sent_only_after_commit(
+    people, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        purchase = order(people)
+        [row] = OutboxMessage.objects.filter(instance=purchase)
+        assert (row.topic, row.payload["to_state"], row.dispatched_at) == (
+            "instance.transitioned",
+            "team_lead_review",
+            None,
+        )
+
+    assert pending().count() == 1
+    for callback in callbacks:
+        callback()
+    row.refresh_from_db()
+    assert row.dispatched_at is not None and row.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_transition_that_rolls_back_leaves_no_row(people):
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        order(people)
+        1 / 0
+    assert not OutboxMessage.objects.exists()
+    assert not WorkflowInstance.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outbox_put_outside_a_transaction_is_refused():
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        outbox_put(topic="instance.transitioned", payload={})
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_relay_run_costs_the_same_queries_for_one_row_or_thirty(people, django_assert_num_queries):
+    with transaction.atomic():
+        for n in range(30):
+            outbox_put(topic="report.ready", payload={"n": n})
+
+    # Pass 1: SAVEPOINT, SELECT ... FOR UPDATE SKIP LOCKED, one UPDATE of the thirty rows sent,
+    # RELEASE; pass 2 finds nothing: SAVEPOINT, SELECT, RELEASE.
+    with django_assert_num_queries(7):
+        assert outbox_relay() == 30
+    assert not pending().exists()
+
+
+@pytest.mark.django_db
+def test_rows_not_yet_due_wait(people):
+    later = timezone.now() + timedelta(minutes=5)
+    with transaction.atomic():
+        waiting = outbox_put(topic="report.ready", payload={}, available_at=later)
+    assert outbox_relay() == 0
+    waiting.refresh_from_db()
+    assert waiting.dispatched_at is None
+
+
+@pytest.mark.django_db
+def test_delivered_rows_are_pruned_after_the_retention_period(people, settings):
+    settings.OUTBOX_RETENTION_HOURS = 24
+    with transaction.atomic():
+        old, recent, undelivered = (outbox_put(topic="t", payload={}) for _ in range(3))
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=old.pk).update(dispatched_at=now - timedelta(hours=25))
+    OutboxMessage.objects.filter(pk=recent.pk).update(dispatched_at=now - timedelta(hours=23))
+
+    assert outbox_prune() == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, undelivered.pk}
+
+
+@pytest.mark.django_db
+@pytest.mark.redis
+def test_broker_down_the_transition_still_commits_at_once_and_the_rows_go_when_it_is_back(
+    people, django_capture_on_commit_callbacks
+):
+    broker = RedisServer(free_port())
+    point_celery_at(broker.url)  # nothing listens there yet
+    try:
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            purchases = [order(people, key=f"PO-{n}") for n in range(3)]
+        assert time.monotonic() - started < 2, "a broker outage must not hold the committing request"
+        assert all(WorkflowInstance.objects.filter(pk=p.pk).exists() for p in purchases)
+        assert pending().count() == 3
+        first = pending().order_by("id").first()
+        assert first.attempts == 1 and "Connection refused" in first.last_error
+
+        broker.start()
+        assert outbox_relay() == 3
+        assert not pending().exists()
+        assert [kwargs["payload"]["instance"] for _job, kwargs in published(broker.url)] == [
+            p.pk for p in purchases
+        ]
+    finally:
+        point_celery_at(None)
+        broker.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.redis
+def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publishing_to):
+    a, b = order(people, key="PO-A"), order(people, key="PO-B")
+    # Written straight to the table, so no on-commit nudge sends them before the race is set up.
+    rows = OutboxMessage.objects.bulk_create(
+        OutboxMessage(topic="step", payload={"seq": label}, instance=instance)
+        for label, instance in [("a1", a), ("b1", b), ("a2", a), ("b2", b), ("a3", a)]
+    )
+    a1 = rows[0]
+    holding, release = threading.Event(), threading.Event()
+
+    def other_relay_in_flight() -> None:
+        with transaction.atomic():
+            OutboxMessage.objects.select_for_update().get(pk=a1.pk)
+            holding.set()
+            release.wait(timeout=30)
+        connection.close()
+
+    other = threading.Thread(target=other_relay_in_flight)
+    other.start()
+    assert holding.wait(timeout=10)
+    try:
+        assert outbox_relay() == 2
+        assert list(pending().filter(topic="step").order_by("id").values_list("payload__seq", flat=True)) == [
+            "a1",
+            "a2",
+            "a3",
+        ]
+    finally:
+        release.set()
+        other.join(timeout=10)
+
+    assert outbox_relay() == 3
+    sent = [
+        kwargs["payload"]["seq"] for _job, kwargs in published(publishing_to) if kwargs["topic"] == "step"
+    ]
+    assert sent == ["b1", "b2", "a1", "a2", "a3"]

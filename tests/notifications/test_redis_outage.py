@@ -1,0 +1,62 @@
+"""Redis (the broker) goes away while people keep working; when it is back, the relay
+delivers every outbox row, in order per instance, and the worker runs every step."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apps.notifications.models import OutboxMessage
+from apps.workflows.models import WorkflowInstance
+from apps.workflows.services import instance_start
+from tests.celery_workers import wait_for
+from tests.conftest import account_activation_data, purchase_order_data
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def test_rows_written_while_redis_is_down_are_all_delivered_when_it_returns(people, workers, own_redis):
+    workers.start()
+    own_redis.stop()
+
+    started = time.monotonic()
+    activations = [
+        instance_start(
+            kind="account_activation",
+            business_key=f"ACC-{n}",
+            data=account_activation_data(),
+            actor=people["integration"],
+        )
+        for n in range(4)
+    ]
+    orders = [
+        instance_start(
+            kind="purchase_order",
+            business_key=f"PO-{n}",
+            data=purchase_order_data(100),
+            actor=people["requester"],
+        )
+        for n in range(3)
+    ]
+    assert time.monotonic() - started < 7, "the outage must not hold up the transitions"
+    waiting = OutboxMessage.objects.filter(dispatched_at__isnull=True)
+    assert waiting.count() == 4 * 3 + 3  # per activation: its event and two steps; per order: its event
+    assert all("Connection refused" in row.last_error for row in waiting.filter(attempts__gt=0))
+    assert not WorkflowInstance.objects.filter(state="active").exists()
+
+    own_redis.start()
+
+    def all_active() -> bool:
+        return (
+            WorkflowInstance.objects.filter(pk__in=[a.pk for a in activations], state="active").count() == 4
+        )
+
+    wait_for(all_active, timeout=60, interval=0.25, what="every activation to finish its checks")
+    wait_for(lambda: not waiting.exists(), timeout=30, what="every outbox row to be delivered")
+    for instance in [*activations, *orders]:
+        rows = list(OutboxMessage.objects.filter(instance=instance).order_by("id"))
+        dispatched = [row.dispatched_at for row in rows]
+        assert dispatched == sorted(dispatched), f"instance {instance.pk} delivered out of order"
+    # Each activation: start, two check results; and each step's event after it.
+    assert OutboxMessage.objects.filter(topic="instance.transitioned", instance__in=activations).count() == 12
