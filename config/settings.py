@@ -1,11 +1,14 @@
 """Settings for every environment, driven by environment variables (see README).
 
 Without any variable set this is the embedded default: SQLite in var/, an in-memory
-channel layer and Celery tasks run in-process. With DATABASE_URL and REDIS_URL it is
-the production shape.
+channel layer, and Celery jobs passed through a folder in var/ to the worker and beat that
+`manage.py start` runs beside the web server. With DATABASE_URL and REDIS_URL it is the
+production shape.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from config.env import BASE_DIR, VAR_DIR, env, secret_key
 
@@ -217,9 +220,9 @@ SPECTACULAR_SETTINGS = {
 # The broker is Redis (REDIS_URL) unless CELERY_BROKER_URL names another, e.g.
 # amqp://user:password@host:5672/vhost for RabbitMQ. Without either (the embedded default)
 # a folder in var/ is the queue between the web process and the worker it starts.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "filesystem://"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "filesystem://localhost//"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _BROKER_DIR = VAR_DIR / "broker"
+    _BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
     for _folder in (_BROKER_DIR / "queue", _BROKER_DIR / "processed"):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {

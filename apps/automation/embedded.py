@@ -1,0 +1,37 @@
+"""The worker and beat of the embedded default (`python3 manage.py start`).
+
+One child process: a Celery worker with beat inside it, on the same settings as the
+command that starts it (on the embedded default its broker is a folder in var/, so no Redis
+is needed). Production runs workers and beat as processes of their own (README).
+"""
+
+from __future__ import annotations
+
+import atexit
+import subprocess
+import sys
+
+from django.conf import settings
+
+
+def start_embedded_worker(*, log_level: str = "WARNING") -> subprocess.Popen:
+    """Start the worker (solo pool, beat inside) as a child of this process; it is stopped
+    when this process exits. Returns the child, for callers that want to watch it."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
+        "--beat", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
+        "--pool", "solo", "--hostname", "embedded@%h", "--loglevel", log_level,
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=settings.BASE_DIR)
+    atexit.register(_stop, process)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()  # warm shutdown: the job in hand finishes first
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
