@@ -246,6 +246,8 @@ else:
         # their own schedule, broker_connection_max_retries.)
         "max_retries": 0,
     }
+# Deployments that share one broker give each its own queue.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # True runs jobs in the process that enqueues them (the test settings do this).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # A job is acknowledged when it finishes, not when it starts: a killed worker's job runs again.
