@@ -49,14 +49,19 @@ class Server:
 
 @contextmanager
 def running_start(tmp_path: Path) -> Iterator[Server]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("TEST_", "DJANGO_"))}
+    # The embedded default as a fresh clone sees it: none of the production or test settings.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TEST_", "DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "AUTOMATION_"))
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         DJANGO_SECRET_KEY="start-test-" + tmp_path.name,
-        REDIS_URL="",
-        # Keep this run's background jobs to itself rather than in the working tree's var/broker.
-        CELERY_BROKER_URL="memory://",
+        # This run's jobs and beat schedule stay its own, not in the working tree's var/.
+        CELERY_BROKER_DIR=str(tmp_path / "broker"),
+        CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
         PYTHONUNBUFFERED="1",
     )
     port = free_port()

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.automation.embedded import start_embedded_worker
 from apps.ops.management.commands.seed_demo import DEFAULT_PASSWORD_FILE
 
 
@@ -13,8 +14,9 @@ class Command(BaseCommand):
     help = (
         "Run the whole application on the embedded default: apply the database migrations, seed the demo "
         "data (idempotent, see seed_demo), print the URL and the demo sign-ins, start the background "
-        "worker and beat in this process tree, and serve the site with Daphne until Ctrl-C. "
-        "Data is kept between runs (SQLite in var/db.sqlite3 unless DATABASE_URL says otherwise)."
+        "worker with beat as a child process (automated steps, the outbox, SLA timers), and serve the "
+        "site with Daphne until Ctrl-C. Data is kept between runs (SQLite in var/db.sqlite3 unless "
+        "DATABASE_URL says otherwise)."
     )
     # runserver checks the project itself, once, just before it serves.
     requires_system_checks: list[str] = []
@@ -27,6 +29,12 @@ class Command(BaseCommand):
             type=Path,
             default=DEFAULT_PASSWORD_FILE,
             help=f"Where the shared demo password is kept (default: {DEFAULT_PASSWORD_FILE}).",
+        )
+        parser.add_argument(
+            "--no-worker",
+            action="store_false",
+            dest="worker",
+            help="Do not start the background worker and beat (when they run elsewhere, e.g. on Redis).",
         )
 
     def handle(self, *args: object, **options: object) -> None:
@@ -48,15 +56,10 @@ class Command(BaseCommand):
         )
         self._say("")
 
-        self._start_background_workers()
+        if options["worker"]:
+            # A child process with the worker and beat; it stops when this command exits.
+            start_embedded_worker()
         call_command("runserver", f"{host}:{port}", use_reloader=False)
-
-    def _start_background_workers(self) -> None:
-        """Hook for the in-process Celery worker and beat (apps.automation.embedded).
-
-        Until they run here, automated steps of processes started from the browser wait in
-        the broker folder; the demo data does not need them (seed_demo runs its steps).
-        """
 
     def _say(self, line: str) -> None:
         self.stdout.write(line)
