@@ -189,6 +189,15 @@ API_THROTTLE_RATES = {
     "user": env.str("API_THROTTLE_USER", default="1200/minute"),
     "anonymous": env.str("API_THROTTLE_ANONYMOUS", default="60/minute"),
 }
+# Throttle counts must be shared by every web process to mean anything: Redis when there is one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api-throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "throttle"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
+    ),
+}
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = 200
 API_BULK_MAX_ITEMS = env.int("API_BULK_MAX_ITEMS", default=500)
@@ -220,7 +229,7 @@ SPECTACULAR_SETTINGS = {
 # The broker is Redis (REDIS_URL) unless CELERY_BROKER_URL names another, e.g.
 # amqp://user:password@host:5672/vhost for RabbitMQ. Without either (the embedded default)
 # a folder in var/ is the queue between the web process and the worker it starts.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "filesystem://localhost//"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://localhost//"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
     for _folder in (_BROKER_DIR / "queue", _BROKER_DIR / "processed"):
