@@ -165,3 +165,99 @@ def process_kind_described(*, name: str) -> dict[str, Any]:
         return process_kind_describe(definition_latest(name))
     except UnknownProcessKind as error:
         raise NotFound(error.detail) from None
+
+
+# --- Process graphs (manage.py process_graph, docs/processes.md) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    source: str
+    target: str
+    transition: str
+    trigger: str
+    # Several possible targets (django-fsm RETURN_VALUE): the transition picks one when it runs.
+    conditional: bool
+    # For task-triggered transitions: the (step, outcome) pairs whose decision fires it.
+    decisions: tuple[tuple[str, str], ...] = ()
+    # For external transitions: who may request it (the first line of its permission's docstring).
+    permitted: str = ""
+
+
+@dataclass(frozen=True)
+class ProcessGraph:
+    kind: str
+    title: str
+    version: int
+    description: str
+    states: tuple[str, ...]
+    initial_state: str
+    final_states: tuple[str, ...]
+    edges: tuple[GraphEdge, ...]
+    human_steps: tuple[dict[str, Any], ...]
+    automated_steps: tuple[dict[str, Any], ...]
+
+
+def process_graph(*, kind: str) -> ProcessGraph:
+    """The newest definition of `kind` as a graph of states and transitions, read from its
+    django-fsm transitions (every possible target of a RETURN_VALUE transition is an edge).
+
+    Raises UnknownProcessKind for a kind that is not registered.
+    """
+    definition = definition_latest(kind)
+    described = process_kind_describe(definition)
+    states = [state for state in described["states"] if state not in ("*", "+")]
+    permitted = {
+        transition.name: (getattr(transition.permission, "__doc__", None) or "").strip().splitlines()[0]
+        for transition in definition._meta.get_field("state").get_all_transitions(definition)
+        if callable(transition.permission) and getattr(transition.permission, "__doc__", None)
+    }
+    decisions: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for step in described["human_steps"]:
+        for outcome, transition in step["outcomes"].items():
+            decisions.setdefault((transition, step["state"]), []).append((step["name"], outcome))
+    edges = []
+    for transition in described["transitions"]:
+        sources = [s for s in transition["sources"] if s not in ("*", "+")]
+        if "*" in transition["sources"] or "+" in transition["sources"]:
+            sources += [s for s in states if s not in sources and s not in described["final_states"]]
+        for source in sources:
+            for target in transition["targets"]:
+                edges.append(
+                    GraphEdge(
+                        source=source,
+                        target=target,
+                        transition=transition["name"],
+                        trigger=transition["trigger"],
+                        conditional=len(transition["targets"]) > 1,
+                        decisions=tuple(decisions.get((transition["name"], source), ())),
+                        permitted=permitted.get(transition["name"], ""),
+                    )
+                )
+    order = _states_in_flow_order(described["initial_state"], states, edges)
+    edges.sort(key=lambda e: (order.index(e.source), order.index(e.target), e.transition))
+    return ProcessGraph(
+        kind=described["name"],
+        title=described["title"],
+        version=described["version"],
+        description=described["description"],
+        states=tuple(order),
+        initial_state=described["initial_state"],
+        final_states=tuple(described["final_states"]),
+        edges=tuple(edges),
+        human_steps=tuple(described["human_steps"]),
+        automated_steps=tuple(described["automated_steps"]),
+    )
+
+
+def _states_in_flow_order(initial: str, states: list[str], edges: list[GraphEdge]) -> list[str]:
+    """States breadth-first from the initial one along the process's own moves, then those
+    only a request (such as cancel) reaches, so documents read in the order a process lives."""
+    ordered = [initial]
+    for usable in ([e for e in edges if e.trigger != "external"], edges):
+        frontier = list(ordered)
+        while frontier:
+            reached = [e.target for e in usable if e.source in frontier and e.target not in ordered]
+            frontier = list(dict.fromkeys(reached))
+            ordered += frontier
+    return ordered + [state for state in states if state not in ordered]
