@@ -17,3 +17,5 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Jobs run in the process that enqueues them, so `django_capture_on_commit_callbacks(execute=True)`
 # sees automated steps finish; the real-worker tests start workers with this turned off.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+# Throttle counts stay in the test process, whatever REDIS_URL says (tests clear them freely).
+CACHES = {**CACHES, "api-throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # noqa: F405

@@ -5,9 +5,11 @@ deployment (or a test) can change them without reloading classes.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.cache import caches
 from rest_framework.throttling import SimpleRateThrottle
 
 from apps.api.authentication import client_id
@@ -16,15 +18,27 @@ if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
+logger = logging.getLogger(__name__)
+THROTTLE_CACHE = "api-throttle"
+
 
 class _ConfiguredRateThrottle(SimpleRateThrottle):
     def __init__(self) -> None:
         # SimpleRateThrottle reads a class-level THROTTLE_RATES captured at import; ours is live.
+        self.cache = caches[THROTTLE_CACHE]
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
 
     def get_rate(self) -> str | None:
         return settings.API_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # noqa: BLE001 - any cache-backend failure
+            # A rate limit protects the service; it must not take it down when its cache is away.
+            logger.warning("throttle cache unavailable; %s limit not applied", self.scope, exc_info=True)
+            return True
 
 
 class ClientRateThrottle(_ConfiguredRateThrottle):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from apps.accounts.models import User
@@ -16,7 +16,7 @@ from apps.accounts.services import api_key_create
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counts() -> None:
     # Throttle counters live in the cache; one test's requests must not count against the next.
-    cache.clear()
+    caches["api-throttle"].clear()
 
 
 @pytest.fixture
