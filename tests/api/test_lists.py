@@ -110,3 +110,28 @@ def test_audit_export_streams_csv_and_json_lines(people, api, orders):
     assert [row["action"] for row in table][:2] == ["instance.started", "instance.transitioned"]
     assert {row["instance_id"] for row in table} == {str(orders[0]["id"])}
     assert auditor.get("/api/v1/audit-events/export/", {"format": "xml"}).status_code == 400
+
+
+def test_audit_export_streams_asynchronously_under_asgi(people, key_for, orders, monkeypatch):
+    """Daphne serves Django over ASGI, where a synchronous iterator would be read whole into
+    memory before sending; the export hands ASGI an asynchronous one, chunk by chunk."""
+    import json
+
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from apps.api.views import audit
+    from apps.audit.models import AuditEvent
+
+    monkeypatch.setattr(audit, "EXPORT_LINES_PER_CHUNK", 10)
+    auth = {"Authorization": f"Api-Key {key_for(people['auditor'])}"}
+
+    async def export():
+        response = await AsyncClient().get("/api/v1/audit-events/export/", {"format": "jsonl"}, headers=auth)
+        return response, [chunk async for chunk in response.streaming_content]
+
+    response, chunks = async_to_sync(export)()
+    assert response.status_code == 200 and response.is_async
+    rows = [json.loads(line) for line in b"".join(chunks).decode().splitlines()]
+    assert len(rows) == AuditEvent.objects.count() > 40
+    assert len(chunks) == -(-len(rows) // 10)  # ten lines a chunk, sent as they are read
