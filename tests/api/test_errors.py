@@ -65,7 +65,7 @@ def test_400_unknown_kind_and_bad_query_parameters(people, api):
     problem(client.get("/api/v1/tasks/", {"page_size": "lots"}), 400, "validation-error")
     problem(client.get("/api/v1/tasks/", {"page_size": 5000}), 400, "validation-error")
     problem(client.get("/api/v1/tasks/", {"state": "sleeping"}), 400, "validation-error")
-    problem(client.get("/api/v1/tasks/", {"cursor": "%%%"}), 400, "invalid-decision")
+    problem(client.get("/api/v1/tasks/", {"cursor": "%%%"}), 400, "validation-error")
     problem(client.get("/api/v1/instances/", {"started_after": "yesterday"}), 400, "validation-error")
     problem(client.get("/api/v1/instances/", {"cursor": "garbage"}), 400, "validation-error")
     problem(client.get("/api/v1/instances/", {"colour": "blue"}), 400, "validation-error")

@@ -62,6 +62,13 @@ def _queue(slug: str) -> Queue:
     return queue
 
 
+def _inbox_cursor(token: str) -> InboxCursor:
+    try:
+        return InboxCursor.decode(token)
+    except InvalidDecision as error:  # the same answer as a bad cursor on any other list
+        raise serializers.ValidationError({"cursor": [error.detail]}) from None
+
+
 def task_detail(request: Request, task_id: int) -> Response:
     task = task_get_for(user=request.user, task_id=task_id)
     return with_etag(Response(TaskDetailOutput(task).data), task.version)
@@ -90,7 +97,7 @@ class TaskListView(APIView):
             instance_id=query.get("instance"),
             text=query.get("q", ""),
         )
-        after = InboxCursor.decode(query["cursor"]) if "cursor" in query else None
+        after = _inbox_cursor(query["cursor"]) if "cursor" in query else None
         page = inbox_for(user=request.user, filters=filters, limit=query.get("page_size", 50), after=after)
         cursor = page.next_cursor.encode() if page.next_cursor else None
         return Response(
