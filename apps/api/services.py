@@ -52,3 +52,12 @@ def idempotency_record_answer(
     record.response_headers = headers
     record.save(update_fields=["response_status", "response_body", "response_headers"])
     return record
+
+
+def idempotency_records_purge(*, older_than_hours: int | None = None) -> int:
+    """Forget answers older than the TTL (their keys could not be replayed anyway); returns how many."""
+    hours = settings.API_IDEMPOTENCY_TTL_HOURS if older_than_hours is None else older_than_hours
+    cutoff = timezone.now() - timedelta(hours=hours)
+    with transaction.atomic():
+        deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -227,3 +227,34 @@ def test_throttling_fails_open_when_its_cache_is_unreachable(people, api, settin
     settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "client": "1/minute"}
     client = api(people["requester"])
     assert [client.get("/api/v1/queues/").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_a_refused_decision_writes_nothing(people, api, order):
+    from apps.audit.models import AuditEvent
+
+    lead = api(people["lead"])
+    task_id = lead_task_id(api, people, order)
+    events_before = AuditEvent.objects.count()
+    problem(
+        lead.post(f"/api/v1/tasks/{task_id}/complete/", {"outcome": "maybe"}, format="json"),
+        400,
+        "invalid-decision",
+    )
+    body = problem(
+        lead.post(f"/api/v1/tasks/{task_id}/complete/", {"outcome": "reject"}, format="json"),
+        400,
+        "invalid-decision",
+    )
+    assert body["errors"] == {"comment": ["This field is required."]}
+    problem(
+        lead.post(  # only the approving outcome takes data
+            f"/api/v1/tasks/{task_id}/complete/",
+            {"outcome": "reject", "comment": "No", "data": {"x": 1}},
+            format="json",
+        ),
+        400,
+        "invalid-decision",
+    )
+    task = lead.get(f"/api/v1/tasks/{task_id}/").json()
+    assert (task["state"], task["version"]) == ("open", 1)
+    assert AuditEvent.objects.count() == events_before

@@ -141,3 +141,23 @@ def test_bulk_reassign_and_its_limits(people, api, settings):
         400,
         "validation-error",
     )
+
+
+def test_expired_answers_are_forgotten_and_purged(people, api, settings):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    client = api(people["requester"])
+    start(client, "purchase_order", "PO-TTL-1", purchase_order_data(), **{"Idempotency-Key": "ttl"})
+    IdempotencyRecord.objects.update(
+        created_at=timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS + 1)
+    )
+    # Past its TTL the key starts afresh: a different request with it is served, not refused.
+    fresh = start(client, "purchase_order", "PO-TTL-2", purchase_order_data(), **{"Idempotency-Key": "ttl"})
+    assert fresh.status_code == 201 and fresh.json()["business_key"] == "PO-TTL-2"
+    start(client, "purchase_order", "PO-TTL-3", purchase_order_data(), **{"Idempotency-Key": "other"})
+    IdempotencyRecord.objects.filter(key="other").update(created_at=timezone.now() - timedelta(days=30))
+    call_command("purge_idempotency_records", stdout=__import__("io").StringIO())
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["ttl"]
