@@ -13,6 +13,8 @@ from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.services import queue_create
 from apps.workflows.admin import ReadOnlyAdminMixin, pretty_json
 
+QUEUE_CREATE_FIELDS = ("slug", "name", "description", "role", "managers")
+
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
@@ -31,7 +33,8 @@ class QueueAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Queue, form: Any, change: bool) -> None:
         if change:
-            obj.save(update_fields=["name", "description"])
+            # Name, description and the SLA policy are plain configuration; the grants are not touched.
+            super().save_model(request, obj, form, change)
             return
         created = queue_create(
             slug=obj.slug,
@@ -41,6 +44,13 @@ class QueueAdmin(admin.ModelAdmin):
             description=obj.description,
             actor=request.user,
         )
+        # The rest of the form (the SLA policy) is configuration queue_create leaves at its defaults.
+        # The admin runs this view in one transaction, so the queue never exists without them.
+        policy = [name for name in form.cleaned_data if name not in QUEUE_CREATE_FIELDS]
+        for name in policy:
+            setattr(created, name, form.cleaned_data[name])
+        if policy:
+            created.save(update_fields=policy)
         # The admin goes on to log and redirect with the object it was given.
         obj.pk = created.pk
 

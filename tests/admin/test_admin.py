@@ -136,3 +136,38 @@ def test_an_existing_queue_keeps_its_role_when_edited(client, superuser, queues)
         client.post(reverse("admin:humantasks_queue_delete", args=[queue.pk]), {"post": "yes"}).status_code
         == 403
     )
+
+
+def test_a_queues_sla_policy_is_kept_when_added_and_when_edited(client, superuser, queues):
+    role, managers = Group.objects.create(name="Legal"), Group.objects.get(name="Managers")
+    client.force_login(superuser)
+    form = {
+        "slug": "legal",
+        "name": "Legal review",
+        "description": "",
+        "role": role.pk,
+        "managers": managers.pk,
+    }
+
+    added = client.post(
+        reverse("admin:humantasks_queue_add"),
+        {**form, "sla_priority_boost": "30", "sla_escalation_queue": queues["finance"].pk},
+    )
+    assert added.status_code == 302
+    queue = Queue.objects.get(slug="legal")
+    assert (queue.sla_priority_boost, queue.sla_escalation_queue) == (30, queues["finance"])
+
+    edited = client.post(
+        reverse("admin:humantasks_queue_change", args=[queue.pk]),
+        {
+            "name": "Legal review",
+            "description": "",
+            "sla_priority_boost": "5",
+            "sla_stale_claim_after": "04:00:00",
+        },
+    )
+    assert edited.status_code == 302
+    queue.refresh_from_db()
+    assert queue.sla_priority_boost == 5
+    assert queue.sla_stale_claim_after.total_seconds() == 4 * 3600
+    assert queue.sla_escalation_queue is None
