@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.api.problems import DOMAIN_STATUS
 from apps.humantasks import services as task_services
 from apps.humantasks.selectors import inbox_for, queues_visible_to
 from apps.inbox.forms import DecisionForm, InboxFilterForm, TaskActionForm, outcome_label
@@ -23,14 +24,6 @@ from apps.inbox.selectors import TaskPage, decision_data_skeleton, task_page_for
 from apps.workflows.errors import DomainError, NotFound
 
 PAGE_SIZE = 25
-# The same meaning the API gives each kind of domain error (see apps/workflows/errors.py).
-STATUS_FOR_ERROR_KIND = {
-    "invalid": 400,
-    "not_found": 404,
-    "forbidden": 403,
-    "conflict": 409,
-    "precondition_failed": 412,
-}
 
 
 @login_required
@@ -133,7 +126,8 @@ def _task_page(
     if error is not None:
         if isinstance(error, NotFound):
             raise Http404("No such task.")
-        status = STATUS_FOR_ERROR_KIND.get(error.kind, 400)
+        # The same status the API answers with: one mapping of domain errors to HTTP.
+        status = DOMAIN_STATUS.get(error.kind, 400)
         if action_form is not None:
             action_form.add_domain_error(error)
     if decision_form is None and page.may_decide and page.step is not None:
