@@ -98,15 +98,16 @@ def task_access(*, user: User, task: HumanTask) -> TaskAccess:
             )
         )
     )
+    # A confidential task is open only to its per-task grantees: not to its queue, its
+    # managers, auditors' global view right or superusers.
     through_queue = not task.is_confidential
     work = TASK_WORK in task_perms or (through_queue and WORK in queue_perms)
-    manage = user.is_superuser or (through_queue and MANAGE in queue_perms)
+    manage = through_queue and (user.is_superuser or MANAGE in queue_perms)
     view = (
         work
         or manage
         or bool(task_perms)
-        or (through_queue and bool(queue_perms))
-        or user.has_perm("humantasks.view_humantask")
+        or (through_queue and (bool(queue_perms) or user.has_perm("humantasks.view_humantask")))
     )
     return TaskAccess(view=view, work=work, manage=manage)
 
@@ -237,7 +238,8 @@ def inbox_for(
     branches.append(branch(granted))
     if user.has_perm("humantasks.view_humantask") and not user.is_superuser:
         # Auditors read every task; their inbox is the whole table in inbox order.
-        branches = [branch(HumanTask.objects.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))]
+        everything = HumanTask.objects.filter(Q(is_confidential=False) | Q(pk__in=_task_ids_granted_to(user=user)))
+        branches = [branch(everything.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))]
     if len(branches) == 1:
         merged = branches[0]
     elif connection.features.supports_slicing_ordering_in_compound:
@@ -263,11 +265,12 @@ def inbox_for(
 def tasks_visible_to(*, user: User) -> QuerySet[HumanTask]:
     """Every task `user` may see, as a filterable queryset (the same rules as task_access):
     non-confidential tasks of their visible queues, tasks granted to them, or all of them
-    for superusers and holders of the global view permission (auditors)."""
+    for superusers and holders of the global view permission (auditors), confidential ones
+    excepted unless granted."""
     if not user.is_authenticated or not user.is_active:
         return HumanTask.objects.none()
     if user.is_superuser or user.has_perm("humantasks.view_humantask"):
-        return HumanTask.objects.all()
+        return HumanTask.objects.filter(Q(is_confidential=False) | Q(pk__in=_task_ids_granted_to(user=user)))
     return HumanTask.objects.filter(
         Q(queue__in=queues_visible_to(user=user).values("pk"), is_confidential=False)
         | Q(pk__in=_task_ids_granted_to(user=user))

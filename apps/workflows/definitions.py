@@ -55,7 +55,10 @@ class HumanStep:
     outcomes: Mapping[str, str]
     policy: DecisionPolicy = field(default_factory=DecisionPolicy)
     approving_outcome: str = "approve"
-    decision_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
+    # By default a decision carries no data beyond its outcome and comment.
+    decision_schema: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}, "additionalProperties": False}
+    )
     comment_required_for: tuple[str, ...] = ()
     priority: int | Callable[[WorkflowInstance], int] = 50
     due_in: timedelta = timedelta(days=2)

@@ -80,6 +80,8 @@ class PurchaseOrderApproval(WorkflowInstance):
             outcomes={"resubmit": "resubmit", "withdraw": "withdraw"},
             approving_outcome="resubmit",
             policy=DecisionPolicy(exclude_requester=False, exclude_earlier_deciders=False, only_requester=True),
+            # The requester's own task: granted to them alone, not shown to the whole Requesters queue.
+            confidential=True,
             decision_schema={
                 "type": "object",
                 "properties": {k: v for k, v in _ORDER_FIELDS.items() if k != "currency"},

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.errors import DecisionRefused, InvalidDecision, TaskConflict
+from apps.humantasks.errors import DecisionRefused, InvalidDecision
 from apps.humantasks.models import HumanTask
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_complete
-from apps.workflows.errors import NotPermitted, TransitionNotAllowed
+from apps.workflows.errors import NotFound, NotPermitted, TransitionNotAllowed
 from apps.workflows.services import instance_start, instance_transition
 from tests.conftest import purchase_order_data
 from tests.db_state import audit_actions, writes_nothing
@@ -179,8 +179,9 @@ def test_changes_go_back_to_the_requester_and_resubmission_reroutes_with_new_thr
     assert (revise.step, revise.queue.slug, revise.state) == ("revise_order", "requesters", "claimed")
     assert revise.assignee == people["requester"]
     assert revise in inbox_for(user=people["requester"]).tasks
-    # Another requester sees the queue but cannot take over someone else's revision.
-    with writes_nothing(order, revise), pytest.raises(TaskConflict):
+    # The revision is the requester's alone: another requester cannot even see it.
+    assert revise not in inbox_for(user=people["requester2"]).tasks
+    with writes_nothing(order, revise), pytest.raises(NotFound):
         task_complete(task=revise, actor=people["requester2"], outcome="resubmit")
 
     task_complete(
