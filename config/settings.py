@@ -112,6 +112,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Where static files have been collected (the production image), the ASGI processes serve
+# them themselves (WhiteNoise): no separate file server is needed in front of them.
+if Path(STATIC_ROOT).is_dir():
+    _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+    MIDDLEWARE.insert(_after_security, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 # Cookies and transport are secure unless DJANGO_DEBUG says this is a developer's machine.
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
