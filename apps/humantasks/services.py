@@ -151,7 +151,10 @@ def _lock(task: HumanTask | int, *, expected_version: int | None = None) -> tupl
     if instance_id is None:
         raise NotFound("No such task.")
     instance = workflow_services.instance_lock(instance_id=instance_id)
-    locked = HumanTask.objects.select_for_update().select_related("queue").get(pk=task_id)
+    # Lock the task row only: a plain select_for_update() would lock the joined queue row too,
+    # queueing every action on the queue's tasks behind one another and deadlocking moves
+    # between two queues (each holds its queue and needs the other's for its foreign key).
+    locked = HumanTask.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task_id)
     locked.instance = instance
     if expected_version is not None and locked.version != expected_version:
         raise StaleVersion(f"The task changed since you read it (version {locked.version}, not {expected_version}).")
