@@ -21,6 +21,7 @@ from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
 from apps.workflows.services import instance_start, instance_transition
 from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.process_steps import open_task, open_tasks
 from tests.racing import Outcome, run_together, winners_and_losers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -34,11 +35,6 @@ def start_order(people, key: str, amount: float = SMALL_ORDER) -> WorkflowInstan
     return instance_start(
         kind="purchase_order", business_key=key, data=purchase_order_data(amount), actor=people["requester"]
     )
-
-
-def only_open_task(instance: WorkflowInstance, step: str) -> HumanTask:
-    [task] = HumanTask.objects.filter(instance=instance, step=step, state__in=OPEN_STATES)
-    return task
 
 
 def transitions_of(instance: WorkflowInstance) -> list[str]:
@@ -74,7 +70,7 @@ def _audit_chains_intact_afterwards():
 
 def test_two_people_claiming_one_task_get_one_success_and_one_conflict(people):
     for round_ in range(ROUNDS):
-        task = only_open_task(start_order(people, f"PO-CLAIM-{round_}"), "team_lead_approval")
+        task = open_task(start_order(people, f"PO-CLAIM-{round_}"), "team_lead_approval")
 
         outcomes = run_together(
             partial(task_claim, task=task.pk, actor=people["lead"]),
@@ -92,7 +88,7 @@ def test_two_people_claiming_one_task_get_one_success_and_one_conflict(people):
 def test_two_people_deciding_one_task_get_one_success_and_the_instance_moves_once(people):
     for round_ in range(ROUNDS):
         order = start_order(people, f"PO-DECIDE-{round_}")
-        task = only_open_task(order, "team_lead_approval")
+        task = open_task(order, "team_lead_approval")
 
         outcomes = run_together(
             partial(task_complete, task=task.pk, actor=people["lead"], outcome="approve"),
@@ -112,7 +108,7 @@ def test_two_people_deciding_one_task_get_one_success_and_the_instance_moves_onc
 def test_a_claim_racing_a_decision_on_one_task_leaves_one_consistent_result(people):
     for round_ in range(ROUNDS):
         order = start_order(people, f"PO-CLAIM-DECIDE-{round_}")
-        task = only_open_task(order, "team_lead_approval")
+        task = open_task(order, "team_lead_approval")
 
         claim, decision = run_together(
             partial(task_claim, task=task.pk, actor=people["lead"]),
@@ -133,7 +129,7 @@ def test_a_claim_racing_a_decision_on_one_task_leaves_one_consistent_result(peop
 
 def test_a_claim_racing_a_managers_reassignment_never_leaves_two_holders(people):
     for round_ in range(ROUNDS):
-        task = only_open_task(start_order(people, f"PO-REASSIGN-{round_}"), "team_lead_approval")
+        task = open_task(start_order(people, f"PO-REASSIGN-{round_}"), "team_lead_approval")
 
         claim, reassignment = run_together(
             partial(task_claim, task=task.pk, actor=people["lead"]),
@@ -167,7 +163,7 @@ def test_a_claim_racing_a_managers_reassignment_never_leaves_two_holders(people)
 
 def test_a_claim_racing_a_move_to_another_queue_lands_in_exactly_one_place(people):
     for round_ in range(ROUNDS):
-        task = only_open_task(start_order(people, f"PO-MOVE-{round_}"), "team_lead_approval")
+        task = open_task(start_order(people, f"PO-MOVE-{round_}"), "team_lead_approval")
         cfo_queue = Queue.objects.get(slug="cfo")
 
         claim, move = run_together(
@@ -190,12 +186,41 @@ def test_a_claim_racing_a_move_to_another_queue_lands_in_exactly_one_place(peopl
         assert task_actions(task) == expected
 
 
+def test_tasks_moved_between_two_queues_in_opposite_directions_at_once_both_move(people):
+    """Each move locks its task and, at commit, checks the foreign key to the queue it moves
+    to; if locking a task also locked its queue row, the two moves would wait for each
+    other's queue and PostgreSQL would kill one of them as a deadlock."""
+    team_leads, finance = Queue.objects.get(slug="team-leads"), Queue.objects.get(slug="finance")
+    for round_ in range(ROUNDS):
+        small = start_order(people, f"PO-SWAP-A-{round_}")
+        large = start_order(people, f"PO-SWAP-B-{round_}", amount=FINANCE_ORDER)
+        task_complete(task=open_task(large, "team_lead_approval"), actor=people["lead"], outcome="approve")
+        to_finance = open_task(small, "team_lead_approval")
+        to_team_leads = open_tasks(large, "finance_approval")[0]
+
+        outcomes = run_together(
+            partial(
+                task_reassign, task=to_finance.pk, actor=people["manager"], to_queue=finance, reason="Swap"
+            ),
+            partial(
+                task_reassign,
+                task=to_team_leads.pk,
+                actor=people["manager"],
+                to_queue=team_leads,
+                reason="Swap",
+            ),
+        )
+
+        expect_only(outcomes)
+        to_finance.refresh_from_db()
+        to_team_leads.refresh_from_db()
+        assert (to_finance.queue, to_team_leads.queue) == (finance, team_leads)
+
+
 def test_two_finance_approvals_completing_at_once_move_the_order_exactly_once(people):
     for round_ in range(ROUNDS):
         order = start_order(people, f"PO-QUORUM-{round_}", amount=FINANCE_ORDER)
-        task_complete(
-            task=only_open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve"
-        )
+        task_complete(task=open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve")
         first, second = HumanTask.objects.filter(instance=order, step="finance_approval").order_by("id")
 
         outcomes = run_together(
@@ -218,9 +243,7 @@ def test_two_finance_approvals_completing_at_once_move_the_order_exactly_once(pe
 def test_one_person_taking_both_approval_slots_at_once_gets_only_one(people):
     for round_ in range(ROUNDS):
         order = start_order(people, f"PO-SLOTS-{round_}", amount=FINANCE_ORDER)
-        task_complete(
-            task=only_open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve"
-        )
+        task_complete(task=open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve")
         first, second = HumanTask.objects.filter(instance=order, step="finance_approval").order_by("id")
 
         outcomes = run_together(
@@ -243,7 +266,7 @@ CANCEL_BY_MANAGER = "manager cancels the task"
 def test_cancelling_while_the_last_approval_is_decided_applies_exactly_one_of_them(people, cancel):
     for round_ in range(ROUNDS):
         order = start_order(people, f"PO-CANCEL-{len(cancel)}-{round_}")
-        task = only_open_task(order, "team_lead_approval")
+        task = open_task(order, "team_lead_approval")
         if cancel == CANCEL_BY_REQUESTER:
             cancelling = partial(
                 instance_transition, instance=order.pk, transition="cancel", actor=people["requester"]
@@ -279,18 +302,18 @@ def test_cancelling_onboarding_while_its_last_step_is_done_applies_exactly_one_o
             actor=people["hr"],
         )
         task_complete(
-            task=only_open_task(onboarding, "payroll_setup"),
+            task=open_task(onboarding, "payroll_setup"),
             actor=people["payroll"],
             outcome="done",
             data={"payroll_id": "P-1"},
         )
         task_complete(
-            task=only_open_task(onboarding, "it_provisioning"),
+            task=open_task(onboarding, "it_provisioning"),
             actor=people["it"],
             outcome="done",
             data={"asset_tag": "LT-1"},
         )
-        last = only_open_task(onboarding, "hr_paperwork")
+        last = open_task(onboarding, "hr_paperwork")
 
         cancellation, decision = run_together(
             partial(
@@ -317,9 +340,7 @@ def test_cancelling_onboarding_while_its_last_step_is_done_applies_exactly_one_o
 def test_cancelling_while_both_finance_approvals_land_never_half_applies(people):
     for round_ in range(ROUNDS):
         order = start_order(people, f"PO-CANCEL-QUORUM-{round_}", amount=FINANCE_ORDER)
-        task_complete(
-            task=only_open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve"
-        )
+        task_complete(task=open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve")
         first, second = HumanTask.objects.filter(instance=order, step="finance_approval").order_by("id")
 
         cancellation, *approvals = run_together(
