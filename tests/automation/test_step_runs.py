@@ -7,11 +7,14 @@ stories are in test_real_worker.py.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.automation.models import StepRun
-from apps.automation.services import step_run_attempt
+from apps.automation.services import step_run_attempt, step_runs_recover_stalled
 from apps.humantasks.errors import InvalidDecision
 from apps.notifications.models import OutboxMessage
 from apps.workflows.errors import InvalidProcessData
@@ -255,3 +258,24 @@ def test_a_late_result_for_a_cancelled_instance_is_dropped(
 
     assert http_systems.received == []
     assert {r.state for r in StepRun.objects.filter(instance=application)} == {"skipped"}
+
+
+def test_runs_whose_job_was_lost_are_enqueued_again(people, django_capture_on_commit_callbacks, http_systems):
+    with django_capture_on_commit_callbacks(execute=False):
+        application = instance_start(
+            kind="account_activation",
+            business_key="ACC-1",
+            data=account_activation_data(),
+            actor=people["integration"],
+        )
+    # As if the broker lost both jobs a while ago: the outbox rows went, nothing came back.
+    OutboxMessage.objects.filter(instance=application).update(dispatched_at=timezone.now())
+    StepRun.objects.filter(instance=application).update(updated_at=timezone.now() - timedelta(minutes=20))
+
+    assert step_runs_recover_stalled(older_than=timedelta(minutes=30)) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert step_runs_recover_stalled(older_than=timedelta(minutes=15)) == 2
+
+    assert state_of(application) == "active"
+    assert audit_actions(application).count("automation.step_requeued") == 2
+    assert step_runs_recover_stalled(older_than=timedelta(minutes=15)) == 0
