@@ -40,4 +40,5 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo data already present; nothing created.")
         self.stdout.write("")
+        self.stdout.write(f"Demo sign-ins (one shared password, kept in {options['password_file']}):")
         self.stdout.write(demo_credentials_table(password=password))
