@@ -98,7 +98,8 @@ def running_start(tmp_path: Path) -> Iterator[Server]:
         yield server
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
+            # SIGTERM, not SIGINT: a shell may have started us with SIGINT ignored, and children inherit that.
+            os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
