@@ -290,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
     "sla-escalate-overdue": {"task": "humantasks.escalate_overdue", "schedule": SLA_TIMER_SECONDS},
     "sla-remind-assignees": {"task": "humantasks.remind_assignees", "schedule": SLA_TIMER_SECONDS},
     "sla-release-stale-claims": {"task": "humantasks.release_stale_claims", "schedule": SLA_TIMER_SECONDS},
+    "api-purge-idempotency-records": {"task": "api.purge_idempotency_records", "schedule": 3600.0},
 }
 
 # Automated steps: retries with exponential backoff and jitter, then a dead letter.

@@ -299,9 +299,11 @@ def queue_counts_for(*, user: User) -> list[QueueCounts]:
     """Each queue `user` may see with its open, claimed and overdue (open or claimed, past
     due) task counts, in one query whatever the number of queues."""
     now = timezone.now()
+    # Confidential tasks are not the queue's to see, so they are not the queue's to count.
+    visible = Q(tasks__is_confidential=False)
     queues = queues_visible_to(user=user).annotate(
-        open_count=Count("tasks", filter=Q(tasks__state=HumanTask.State.OPEN)),
-        claimed_count=Count("tasks", filter=Q(tasks__state=HumanTask.State.CLAIMED)),
-        overdue_count=Count("tasks", filter=Q(tasks__state__in=OPEN_STATES, tasks__due_at__lt=now)),
+        open_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.OPEN)),
+        claimed_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.CLAIMED)),
+        overdue_count=Count("tasks", filter=visible & Q(tasks__state__in=OPEN_STATES, tasks__due_at__lt=now)),
     ).order_by("name", "id")
     return [QueueCounts(q, q.open_count, q.claimed_count, q.overdue_count) for q in queues]
