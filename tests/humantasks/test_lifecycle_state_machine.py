@@ -37,6 +37,7 @@ from apps.humantasks.services import (
 )
 from apps.workflows.errors import DomainError
 from apps.workflows.models import WorkflowInstance
+from apps.workflows.processes import PurchaseOrderApproval
 from apps.workflows.registry import as_definition
 from apps.workflows.services import instance_start, instance_transition
 from tests.conftest import employee_onboarding_data, purchase_order_data
@@ -81,17 +82,24 @@ WRONG_DATA = ({"unexpected": 1}, {"amount": -5}, {"contract_signed": False}, ["n
 
 CALLS: Counter[str] = Counter()  # what the examples did, across examples
 
-# Who acts: the task's assignee, a member of the task's queue, the manager, or anyone at all.
+# Who acts: the task's assignee, a member of the task's queue, the manager, anyone at all, or
+# whoever acted last (so that one person tries a second slot of a step, or a second step).
 actors = st.tuples(
-    st.sampled_from(["assignee", "queue member", "queue member", "manager", "anyone"]), st.integers(0, 99)
+    st.sampled_from(["assignee", "queue member", "queue member", "manager", "anyone", "last actor"]),
+    st.integers(0, 99),
 )
 deciders = st.tuples(
-    st.sampled_from(["assignee", "queue member", "queue member", "anyone"]), st.integers(0, 99)
+    st.sampled_from(["assignee", "queue member", "queue member", "anyone", "last actor"]), st.integers(0, 99)
 )
-colleagues = st.tuples(st.sampled_from(["queue member", "anyone"]), st.integers(0, 99))
-# Which task: mostly an open one; sometimes any, closed ones included.
-ANY_TASK = 0
+colleagues = st.tuples(st.sampled_from(["queue member", "anyone", "last actor"]), st.integers(0, 99))
+# Which task: mostly an open one, often of the instance acted on last (so that processes get
+# far); sometimes any task, closed ones included.
+ANY_TASK, LAST_INSTANCE = 0, 1
 task_picks = st.tuples(st.integers(0, 4), st.integers(0, 10_000))
+outcomes = st.tuples(st.sampled_from(["approving", "approving", "another", "made up"]), st.integers(0, 99))
+decision_data = st.tuples(
+    st.sampled_from(["fitting", "fitting", "fitting", "fitting", "wrong"]), st.integers(0, 99)
+)
 reasons = st.sampled_from(["Workload", "Holiday cover", "Escalation", "", "x" * 1001])
 comments = st.sampled_from(
     ["Checked against the budget", "Too expensive", "Wrong supplier", "", None, "x" * 5001, 42]
@@ -124,6 +132,8 @@ class TaskLifecycle(RuleBasedStateMachine):
         self.instance_ids: list[int] = []
         self.business_keys = itertools.count(1)
         self.audit_events_seen = 0
+        self.last_actor: str | None = None
+        self.last_instance_id: int | None = None
 
     def teardown(self) -> None:
         transaction.set_rollback(True)
@@ -132,11 +142,14 @@ class TaskLifecycle(RuleBasedStateMachine):
     # --- choosing ---------------------------------------------------------------------------------
 
     def pick_task(self, pick: tuple[int, int], *, held: bool = False) -> HumanTask | None:
-        """Mostly an open task (a claimed one if `held` and there is one); one time in five, any."""
+        """Mostly an open task (a claimed one if `held` and there is one), one time in four of
+        the instance acted on last; one time in five any task."""
         kind, index = pick
         tasks = HumanTask.objects.filter(instance_id__in=self.instance_ids).order_by("id")
         if kind != ANY_TASK:
             tasks = tasks.filter(state__in=("open", "claimed"))
+            if kind == LAST_INSTANCE and tasks.filter(instance_id=self.last_instance_id).exists():
+                tasks = tasks.filter(instance_id=self.last_instance_id)
             if held and tasks.filter(state="claimed").exists():
                 tasks = tasks.filter(state="claimed")
         tasks = list(tasks.select_related("assignee"))
@@ -144,11 +157,13 @@ class TaskLifecycle(RuleBasedStateMachine):
 
     def person(self, choice: tuple[str, int], task: HumanTask | None) -> User:
         how, index = choice
+        if how == "last actor" and self.last_actor:
+            return self.people[self.last_actor]
         if how == "assignee" and task is not None and task.assignee is not None:
             return self.people[task.assignee.username]
         if how == "manager":
             return self.people["manager"]
-        if how in ("assignee", "queue member") and task is not None:
+        if how in ("assignee", "queue member", "last actor") and task is not None:
             members = self.role_members[task.queue_id]
             if members:
                 return self.people[members[index % len(members)]]
@@ -156,9 +171,9 @@ class TaskLifecycle(RuleBasedStateMachine):
 
     # --- every call goes through here -----------------------------------------------------------
 
-    def attempt(self, name: str, call: Callable[[], Any]) -> None:
-        """Run one service call: a success writes audit events; a refusal is a DomainError and
-        writes nothing. Any other exception fails the test."""
+    def attempt(self, name: str, call: Callable[[], Any], *, who: User, instance_id: int) -> None:
+        """Run one service call by `who`: a success writes audit events; a refusal is a
+        DomainError and writes nothing. Any other exception fails the test."""
         before = database_snapshot()
         try:
             call()
@@ -169,19 +184,20 @@ class TaskLifecycle(RuleBasedStateMachine):
         events = "AuditEvent count(*)"
         assert database_snapshot()[events] > before[events], f"{name} succeeded without an audit event"
         CALLS[f"{name}: ok"] += 1
+        self.last_actor, self.last_instance_id = who.username, instance_id
 
     # --- rules ---------------------------------------------------------------------------------
 
     @initialize(
         orders=st.lists(
-            st.tuples(st.sampled_from(ORDER_AMOUNTS), st.sampled_from(ORDER_REQUESTERS)),
+            st.tuples(st.sampled_from(ORDER_AMOUNTS), st.sampled_from(ORDER_REQUESTERS), st.booleans()),
             min_size=2,
             max_size=3,
         ),
         onboardings=st.lists(st.sampled_from(ONBOARDING_STARTERS), min_size=1, max_size=2),
     )
-    def start_processes(self, orders: list[tuple[int, str]], onboardings: list[str]) -> None:
-        for amount, requester in orders:
+    def start_processes(self, orders: list[tuple[int, str, bool]], onboardings: list[str]) -> None:
+        for amount, requester, past_team_lead in orders:
             order = instance_start(
                 kind="purchase_order",
                 business_key=f"PO-{next(self.business_keys)}",
@@ -189,6 +205,10 @@ class TaskLifecycle(RuleBasedStateMachine):
                 actor=self.people[requester],
             )
             self.instance_ids.append(order.pk)
+            if past_team_lead and amount > PurchaseOrderApproval.TEAM_LEAD_LIMIT:
+                # A head start to finance review, where the N-of-M and separation-of-duties rules bite.
+                [task] = HumanTask.objects.filter(instance=order, state="open")
+                task_complete(task=task, actor=self.people["lead_finance"], outcome="approve")
         for starter in onboardings:
             onboarding = instance_start(
                 kind="employee_onboarding",
@@ -204,28 +224,36 @@ class TaskLifecycle(RuleBasedStateMachine):
         if task is not None:
             version = task.version - 1 if stale else None
             who = self.person(actor, task)
-            self.attempt("claim", lambda: task_claim(task=task.pk, actor=who, expected_version=version))
+            self.attempt(
+                "claim",
+                lambda: task_claim(task=task.pk, actor=who, expected_version=version),
+                who=who,
+                instance_id=task.instance_id,
+            )
 
     @rule(pick=task_picks, actor=actors)
     def unclaim(self, pick, actor) -> None:
         task = self.pick_task(pick, held=True)
         if task is not None:
             who = self.person(actor, task)
-            self.attempt("unclaim", lambda: task_unclaim(task=task.pk, actor=who))
+            self.attempt(
+                "unclaim",
+                lambda: task_unclaim(task=task.pk, actor=who),
+                who=who,
+                instance_id=task.instance_id,
+            )
 
-    @rule(
-        pick=task_picks,
-        actor=deciders,
-        outcome=st.tuples(
-            st.sampled_from(["approving", "approving", "another", "made up"]), st.integers(0, 99)
-        ),
-        data=st.tuples(
-            st.sampled_from(["fitting", "fitting", "fitting", "fitting", "wrong"]), st.integers(0, 99)
-        ),
-        comment=comments,
-    )
+    @rule(pick=task_picks, actor=deciders, outcome=outcomes, data=decision_data, comment=comments)
     def complete(self, pick, actor, outcome, data, comment) -> None:
-        task = self.pick_task(pick)
+        self.decide(self.pick_task(pick), actor, outcome, data, comment)
+
+    # Deciding is what moves processes on and what the policies guard, so it gets a second
+    # rule: the next decision on the process acted on last, often by the same person.
+    @rule(index=st.integers(0, 99), actor=deciders, outcome=outcomes, data=decision_data, comment=comments)
+    def complete_next(self, index, actor, outcome, data, comment) -> None:
+        self.decide(self.pick_task((LAST_INSTANCE, index)), actor, outcome, data, comment)
+
+    def decide(self, task, actor, outcome, data, comment) -> None:
         if task is None:
             return
         step = as_definition(WorkflowInstance.objects.get(pk=task.instance_id)).human_step(task.step)
@@ -246,6 +274,8 @@ class TaskLifecycle(RuleBasedStateMachine):
         self.attempt(
             f"complete({chosen or 'blank'})",
             lambda: task_complete(task=task.pk, actor=who, outcome=chosen, data=decision, comment=comment),
+            who=who,
+            instance_id=task.instance_id,
         )
 
     @rule(pick=task_picks, actor=actors, to=colleagues, reason=reasons)
@@ -256,6 +286,8 @@ class TaskLifecycle(RuleBasedStateMachine):
             self.attempt(
                 "reassign to person",
                 lambda: task_reassign(task=task.pk, actor=who, to_user=colleague, reason=reason),
+                who=who,
+                instance_id=task.instance_id,
             )
 
     @rule(pick=task_picks, actor=actors, queue=st.sampled_from(QUEUE_SLUGS), reason=reasons)
@@ -266,6 +298,8 @@ class TaskLifecycle(RuleBasedStateMachine):
             self.attempt(
                 "reassign to queue",
                 lambda: task_reassign(task=task.pk, actor=who, to_queue=to_queue, reason=reason),
+                who=who,
+                instance_id=task.instance_id,
             )
 
     @rule(pick=task_picks, actor=actors, to=colleagues, reason=reasons)
@@ -274,7 +308,10 @@ class TaskLifecycle(RuleBasedStateMachine):
         if task is not None:
             who, colleague = self.person(actor, task), self.person(to, task)
             self.attempt(
-                "delegate", lambda: task_delegate(task=task.pk, actor=who, to_user=colleague, reason=reason)
+                "delegate",
+                lambda: task_delegate(task=task.pk, actor=who, to_user=colleague, reason=reason),
+                who=who,
+                instance_id=task.instance_id,
             )
 
     @rule(pick=task_picks, actor=actors, reason=reasons)
@@ -282,7 +319,12 @@ class TaskLifecycle(RuleBasedStateMachine):
         task = self.pick_task(pick)
         if task is not None:
             who = self.person(actor, task)
-            self.attempt("cancel task", lambda: task_cancel(task=task.pk, actor=who, reason=reason))
+            self.attempt(
+                "cancel task",
+                lambda: task_cancel(task=task.pk, actor=who, reason=reason),
+                who=who,
+                instance_id=task.instance_id,
+            )
 
     @rule(
         index=st.integers(0, 99),
@@ -297,6 +339,8 @@ class TaskLifecycle(RuleBasedStateMachine):
         self.attempt(
             f"instance {transition}",
             lambda: instance_transition(instance=instance_id, transition=transition, actor=who),
+            who=who,
+            instance_id=instance_id,
         )
 
     # --- invariants --------------------------------------------------------------------------------
