@@ -17,17 +17,27 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 
-def secret_key() -> str:
-    """`DJANGO_SECRET_KEY`, or on the embedded default a key generated once and kept in var/.
+def _configured_or_generated(variable: str, file_name: str) -> str:
+    """The variable's value, or on the embedded default a key generated once and kept in var/.
 
     A generated key is never written to the repository; production must set the variable.
     """
-    configured = env.str("DJANGO_SECRET_KEY", default="")
+    configured = env.str(variable, default="")
     if configured:
         return configured
-    key_file = VAR_DIR / "secret_key"
+    key_file = VAR_DIR / file_name
     if not key_file.exists():
         VAR_DIR.mkdir(exist_ok=True)
         key_file.write_text(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def secret_key() -> str:
+    return _configured_or_generated("DJANGO_SECRET_KEY", "secret_key")
+
+
+def audit_hash_key() -> str:
+    """The key of the audit log's keyed hash chain. Keep it outside the database (and apart
+    from DJANGO_SECRET_KEY, which may be rotated): whoever holds it can re-forge a chain."""
+    return _configured_or_generated("AUDIT_HASH_KEY", "audit_hash_key")

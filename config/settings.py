@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.env import BASE_DIR, VAR_DIR, env, secret_key
+from config.env import BASE_DIR, VAR_DIR, audit_hash_key, env, secret_key
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = secret_key()
+AUDIT_HASH_KEY = audit_hash_key()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

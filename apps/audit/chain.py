@@ -1,10 +1,17 @@
-"""The hash that links an audit event to its predecessor. One definition, used to write and to verify."""
+"""The hash that links an audit event to its predecessor. One definition, used to write and to verify.
+
+It is an HMAC keyed with settings.AUDIT_HASH_KEY, which lives outside the database: someone
+who can switch the append-only trigger off still cannot recompute a chain after editing it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
+
+from django.conf import settings
 
 
 def event_hash(
@@ -47,7 +54,7 @@ def event_hash(
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(settings.AUDIT_HASH_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def hash_of(event: Any) -> str:

@@ -116,6 +116,30 @@ def test_a_changed_event_given_a_fresh_hash_is_found_at_the_next_event(order, mi
     assert_verify_names(successor.pk, "prev_hash does not match predecessor")
 
 
+def test_a_chain_rewritten_without_the_hash_key_is_found_at_its_first_forged_event(order, middle, settings):
+    """Whoever can switch the trigger off but does not hold AUDIT_HASH_KEY cannot re-forge a
+    chain: every hash they compute, even consistently to the chain's end, fails to verify."""
+    real_key = settings.AUDIT_HASH_KEY
+    settings.AUDIT_HASH_KEY = "a key the forger guessed"
+    prev_hash = middle.prev_hash
+    rewritten = []
+    for event in chain_of(order)[3:]:
+        event.prev_hash = prev_hash
+        if event.pk == middle.pk:
+            event.to_state = "approved"
+        event.hash = hash_of(event)
+        prev_hash = event.hash
+        rewritten.append(event)
+    settings.AUDIT_HASH_KEY = real_key
+    for event in rewritten:
+        tamper(
+            "UPDATE audit_auditevent SET to_state = %s, prev_hash = %s, hash = %s WHERE id = %s",
+            [event.to_state, event.prev_hash, event.hash, event.pk],
+        )
+
+    assert_verify_names(middle.pk, "content does not match its hash")
+
+
 def test_a_deleted_event_is_found_at_the_event_after_the_gap(order, middle):
     successor = chain_of(order)[4]
     tamper("DELETE FROM audit_auditevent WHERE id = %s", [middle.pk])
