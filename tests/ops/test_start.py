@@ -53,12 +53,13 @@ def running_start(tmp_path: Path) -> Iterator[Server]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("TEST_", "DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "AUTOMATION_"))
+        if not key.startswith(("TEST_", "DJANGO_", "AUDIT_", "DATABASE_", "REDIS_", "CELERY_", "AUTOMATION_"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         DJANGO_SECRET_KEY="start-test-" + tmp_path.name,
+        AUDIT_HASH_KEY="start-test-audit-" + tmp_path.name,
         # This run's jobs and beat schedule stay its own, not in the working tree's var/.
         CELERY_BROKER_DIR=str(tmp_path / "broker"),
         CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
