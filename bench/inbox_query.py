@@ -22,13 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark data")
-    parser.add_argument("--budget-ms", type=float, default=30.0, help="median time allowed for a whole page (SQL and Python)")
+    parser.add_argument(
+        "--budget-ms", type=float, default=30.0, help="median time allowed for a whole page (SQL and Python)"
+    )
     args = parser.parse_args()
 
-    os.environ.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/approval_inbox_bench"))
+    os.environ.setdefault(
+        "DATABASE_URL",
+        os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/approval_inbox_bench"),
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     _create_database(os.environ["DATABASE_URL"], drop=args.rebuild)
 
@@ -39,11 +46,12 @@ def main() -> int:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    from django.contrib.auth.models import Group
+
     from apps.accounts.models import User
     from apps.humantasks.models import HumanTask, Queue
     from apps.humantasks.selectors import InboxFilters, inbox_for
     from apps.humantasks.services import queue_create
-    from django.contrib.auth.models import Group
 
     existing = HumanTask.objects.count()
     if 0 < existing < args.tasks:
@@ -85,7 +93,11 @@ def _explain_merge(connection, user, filters, inbox_for) -> str:
 
     with CaptureQueriesContext(connection) as captured:
         inbox_for(user=user, filters=filters, limit=50)
-    merge_sql = next(q["sql"] for q in captured.captured_queries if '"humantasks_humantask"."due_at"' in q["sql"] and "LIMIT" in q["sql"])
+    merge_sql = next(
+        q["sql"]
+        for q in captured.captured_queries
+        if '"humantasks_humantask"."due_at"' in q["sql"] and "LIMIT" in q["sql"]
+    )
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + merge_sql)
         return "\n".join(row[0] for row in cursor.fetchall())
@@ -138,7 +150,8 @@ def _build(count, connection, queue_create, Group, Queue, User) -> None:
                    CASE WHEN g %% 3 = 0 THEN 'purchase_order' WHEN g %% 3 = 1 THEN 'account_activation'
                         ELSE 'employee_onboarding' END,
                    %s + (g %% 20), 'bench_step', md5(g::text)::uuid, 'Approve order ' || g,
-                   CASE WHEN (g / 20) %% 10 = 0 THEN 'open' WHEN (g / 20) %% 10 = 1 THEN 'claimed' ELSE 'completed' END,
+                   CASE WHEN (g / 20) %% 10 = 0 THEN 'open'
+                        WHEN (g / 20) %% 10 = 1 THEN 'claimed' ELSE 'completed' END,
                    (g::bigint * 7919) %% 101, now() + ((g::bigint * 104729) %% 10000) * interval '1 minute',
                    false, '', '{}'::jsonb, '', now(), now(), 1
             FROM generate_series(1, %s) AS g

@@ -154,7 +154,9 @@ LOGGING = {
 }
 
 AUTOMATION_ADAPTERS = {
-    "credit_bureau": env.str("AUTOMATION_CREDIT_BUREAU", default="apps.automation.adapters.SimulatedCreditBureau"),
+    "credit_bureau": env.str(
+        "AUTOMATION_CREDIT_BUREAU", default="apps.automation.adapters.SimulatedCreditBureau"
+    ),
     "employment_verifier": env.str(
         "AUTOMATION_EMPLOYMENT_VERIFIER", default="apps.automation.adapters.SimulatedEmploymentVerifier"
     ),
@@ -169,7 +171,9 @@ OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
-OIDC_DRF_AUTH_BACKEND = env.str("OIDC_DRF_AUTH_BACKEND", default="mozilla_django_oidc.auth.OIDCAuthenticationBackend")
+OIDC_DRF_AUTH_BACKEND = env.str(
+    "OIDC_DRF_AUTH_BACKEND", default="mozilla_django_oidc.auth.OIDCAuthenticationBackend"
+)
 API_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_USER_ENDPOINT)
 
 REST_FRAMEWORK = {
@@ -185,14 +189,18 @@ REST_FRAMEWORK = {
         "apps.api.throttles.UserRateThrottle",
         "apps.api.throttles.AnonymousRateThrottle",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.problems.problem_exception_handler",
     # ?format= belongs to the audit export (csv|jsonl), not to renderer selection.
     "URL_FORMAT_OVERRIDE": None,
 }
-# Requests per period ("600/minute"): per API key or OIDC client, per user over all their clients, per address.
+# Requests per period ("600/minute"): per API key or OIDC client, per user over all their
+# clients, per address.
 API_THROTTLE_RATES = {
     "client": env.str("API_THROTTLE_CLIENT", default="600/minute"),
     "user": env.str("API_THROTTLE_USER", default="1200/minute"),
@@ -202,7 +210,11 @@ API_THROTTLE_RATES = {
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "api-throttle": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "throttle"}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "throttle",
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
     ),
@@ -280,7 +292,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE_FILENAME = env.str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 OUTBOX_RELAY_SWEEP_SECONDS = env.float("OUTBOX_RELAY_SWEEP_SECONDS", default=2.0)
 OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
 SLA_TIMER_SECONDS = env.float("SLA_TIMER_SECONDS", default=60.0)
@@ -311,8 +325,12 @@ AUTOMATION_BREAKER_RESET_SECONDS = env.float("AUTOMATION_BREAKER_RESET_SECONDS",
 AUTOMATION_BREAKER_REDIS_URL = env.str("AUTOMATION_BREAKER_REDIS_URL", default=REDIS_URL)
 # The simulated systems of the embedded default: how slow and how unreliable they are.
 AUTOMATION_SIMULATED_DELAY_SECONDS = env.float("AUTOMATION_SIMULATED_DELAY_SECONDS", default=0.0)
-AUTOMATION_SIMULATED_TRANSIENT_FAILURE_RATE = env.float("AUTOMATION_SIMULATED_TRANSIENT_FAILURE_RATE", default=0.0)
-AUTOMATION_SIMULATED_PERMANENT_FAILURE_RATE = env.float("AUTOMATION_SIMULATED_PERMANENT_FAILURE_RATE", default=0.0)
+AUTOMATION_SIMULATED_TRANSIENT_FAILURE_RATE = env.float(
+    "AUTOMATION_SIMULATED_TRANSIENT_FAILURE_RATE", default=0.0
+)
+AUTOMATION_SIMULATED_PERMANENT_FAILURE_RATE = env.float(
+    "AUTOMATION_SIMULATED_PERMANENT_FAILURE_RATE", default=0.0
+)
 
 # SLA timers: the defaults of queues that set none of their own (apps.humantasks.models.Queue).
 SLA_REMIND_BEFORE_HOURS = env.float("SLA_REMIND_BEFORE_HOURS", default=4.0)

@@ -4,10 +4,12 @@ The test runner (`python3 manage.py test`, see apps/accounts/management/commands
 checks PostgreSQL and Redis before pytest starts and fails loudly under CI=true.
 """
 
-from config.settings import *  # noqa: F403
 from config.env import env
+from config.settings import *  # noqa: F403
 
-DATABASES = {"default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/approval_inbox")}
+DATABASES = {
+    "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/approval_inbox")
+}
 TEST_REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False

@@ -35,7 +35,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.fixture(autouse=True)
 def _skip_postgres_only_on_sqlite(request: pytest.FixtureRequest) -> None:
-    if "postgres" in request.keywords and env.str("TEST_DATABASE_URL", default="postgres").startswith("sqlite"):
+    if "postgres" in request.keywords and env.str("TEST_DATABASE_URL", default="postgres").startswith(
+        "sqlite"
+    ):
         pytest.skip("needs PostgreSQL (allowed outside CI only)")
 
 
@@ -84,7 +86,13 @@ def people(make_user: Callable[..., User]) -> dict[str, User]:
 
 
 def purchase_order_data(amount: float = 1200, **overrides: Any) -> dict[str, Any]:
-    return {"amount": amount, "currency": "EUR", "supplier": "Acme Tools", "description": "Drills", **overrides}
+    return {
+        "amount": amount,
+        "currency": "EUR",
+        "supplier": "Acme Tools",
+        "description": "Drills",
+        **overrides,
+    }
 
 
 def account_activation_data(**overrides: Any) -> dict[str, Any]:

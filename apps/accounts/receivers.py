@@ -25,7 +25,11 @@ def audit_sign_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 @receiver(user_login_failed)
-def audit_sign_in_failure(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+def audit_sign_in_failure(
+    sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
+) -> None:
     username = str(credentials.get("username", ""))[:150]
     with transaction.atomic():
-        audit_record(action="auth.sign_in_failed", actor=None, chain_key="auth:failures", data={"username": username})
+        audit_record(
+            action="auth.sign_in_failed", actor=None, chain_key="auth:failures", data={"username": username}
+        )

@@ -17,7 +17,9 @@ class Role:
     queue: str = ""  # the slug of the queue this role works, if any
 
 
-REQUESTERS = Role("Requesters", "Ask for purchases and revise them", ("workflows.start_instance",), "requesters")
+REQUESTERS = Role(
+    "Requesters", "Ask for purchases and revise them", ("workflows.start_instance",), "requesters"
+)
 TEAM_LEADS = Role("Team leads", "First approval level of purchase orders", (), "team-leads")
 FINANCE = Role("Finance", "Second approval level of purchase orders", (), "finance")
 CFO = Role("CFO", "Final approval level of purchase orders", (), "cfo")
@@ -33,7 +35,10 @@ AUDITORS = Role(
 )
 INTEGRATIONS = Role("Integrations", "External systems that start processes", ("workflows.start_instance",))
 OPERATIONS = Role(
-    "Operations", "Resolve automated steps that keep failing: retry, record a result by hand, or cancel", (), "operations"
+    "Operations",
+    "Resolve automated steps that keep failing: retry, record a result by hand, or cancel",
+    (),
+    "operations",
 )
 
 QUEUE_ROLES = (REQUESTERS, TEAM_LEADS, FINANCE, CFO, RISK_OFFICERS, PAYROLL, IT, HR, OPERATIONS)

@@ -7,9 +7,9 @@ and by workers for system jobs; read only by apps.audit.services.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from collections.abc import Iterator
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,10 @@ class AuditContext:
     actor_type: str = "user"
 
 
-_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("audit_context", default=AuditContext())
+_current: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
+    "audit_context",
+    default=AuditContext(),  # noqa: B039 (a frozen dataclass: immutable)
+)
 
 
 def current() -> AuditContext:

@@ -28,7 +28,11 @@ class AuditEvent(models.Model):
     actor_label = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64)
     instance = models.ForeignKey(
-        "workflows.WorkflowInstance", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+        "workflows.WorkflowInstance",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
     )
     task = models.ForeignKey(
         "humantasks.HumanTask", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"

@@ -41,9 +41,13 @@ def audit_chain_first_break(*, chunk_size: int = 2000) -> tuple[int, ChainBreak 
         if event.seq != expected_seq:
             return checked, ChainBreak(event.pk, event.chain_key, event.seq, f"expected seq {expected_seq}")
         if event.prev_hash != prev_hash:
-            return checked, ChainBreak(event.pk, event.chain_key, event.seq, "prev_hash does not match predecessor")
+            return checked, ChainBreak(
+                event.pk, event.chain_key, event.seq, "prev_hash does not match predecessor"
+            )
         if hash_of(event) != event.hash:
-            return checked, ChainBreak(event.pk, event.chain_key, event.seq, "content does not match its hash")
+            return checked, ChainBreak(
+                event.pk, event.chain_key, event.seq, "content does not match its hash"
+            )
         expected_seq += 1
         prev_hash = event.hash
     return checked, None

@@ -67,7 +67,9 @@ class HumanTask(FSMModelMixin, models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     instance = models.ForeignKey("workflows.WorkflowInstance", on_delete=models.PROTECT, related_name="tasks")
-    process_kind = models.CharField(max_length=64, help_text="Copied from the instance so the inbox filters by it.")
+    process_kind = models.CharField(
+        max_length=64, help_text="Copied from the instance so the inbox filters by it."
+    )
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks")
     step = models.CharField(max_length=64)
     # The tasks opened together for one entry into a step (N of M approvals share it).
@@ -75,7 +77,11 @@ class HumanTask(FSMModelMixin, models.Model):
     title = models.CharField(max_length=300)
     state = FSMField(default=State.OPEN, choices=State.choices, protected=True, max_length=16)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_tasks"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_tasks",
     )
     priority = models.PositiveSmallIntegerField(default=50, help_text="Higher is more urgent (0-100).")
     due_at = models.DateTimeField()
@@ -84,7 +90,11 @@ class HumanTask(FSMModelMixin, models.Model):
     decision_data = models.JSONField(default=dict, blank=True)
     comment = models.TextField(blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="decided_tasks"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="decided_tasks",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -116,7 +126,9 @@ class HumanTask(FSMModelMixin, models.Model):
                 name="task_inbox_kind_idx",
                 condition=Q(state__in=OPEN_STATES),
             ),
-            models.Index("queue", "state", models.F("priority").desc(), "due_at", "id", name="task_queue_state_idx"),
+            models.Index(
+                "queue", "state", models.F("priority").desc(), "due_at", "id", name="task_queue_state_idx"
+            ),
             models.Index(
                 "assignee", "state", models.F("priority").desc(), "due_at", "id", name="task_assignee_idx"
             ),

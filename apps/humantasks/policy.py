@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from apps.workflows.models import WorkflowInstance
 
 
-def decision_refusal(*, user: User, task: HumanTask, step: HumanStep, instance: WorkflowInstance) -> str | None:
+def decision_refusal(
+    *, user: User, task: HumanTask, step: HumanStep, instance: WorkflowInstance
+) -> str | None:
     """Why `user` may not take or decide `task` under its step's policy, or None if they may."""
     policy = step.policy
     if policy.only_requester and user.pk != instance.requester_id:
@@ -39,7 +41,9 @@ def eligible_deciders(*, step: HumanStep, instance: WorkflowInstance, role_id: i
     if step.policy.exclude_requester and instance.requester_id:
         users = users.exclude(pk=instance.requester_id)
     if step.policy.exclude_earlier_deciders:
-        earlier = HumanTask.objects.filter(instance=instance, state=HumanTask.State.COMPLETED).exclude(step=step.name)
+        earlier = HumanTask.objects.filter(instance=instance, state=HumanTask.State.COMPLETED).exclude(
+            step=step.name
+        )
         users = users.exclude(pk__in=earlier.values("decided_by"))
     return list(users.values_list("pk", flat=True).distinct())
 

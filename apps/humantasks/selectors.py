@@ -40,9 +40,12 @@ def _queues_with(*, user: User, codenames: tuple[str, ...]) -> QuerySet[Queue]:
     if user.is_superuser:
         return Queue.objects.all()
     direct = QueueUserObjectPermission.objects.filter(user=user, permission__codename__in=codenames)
-    through_role = QueueGroupObjectPermission.objects.filter(group__user=user, permission__codename__in=codenames)
+    through_role = QueueGroupObjectPermission.objects.filter(
+        group__user=user, permission__codename__in=codenames
+    )
     return Queue.objects.filter(
-        Q(Exists(direct.filter(content_object=OuterRef("pk")))) | Q(Exists(through_role.filter(content_object=OuterRef("pk"))))
+        Q(Exists(direct.filter(content_object=OuterRef("pk"))))
+        | Q(Exists(through_role.filter(content_object=OuterRef("pk"))))
     )
 
 
@@ -59,7 +62,9 @@ def queues_visible_to(*, user: User) -> QuerySet[Queue]:
 
 
 def _task_ids_granted_to(*, user: User) -> QuerySet:
-    direct = HumanTaskUserObjectPermission.objects.filter(user=user, permission__codename__in=(TASK_VIEW, TASK_WORK))
+    direct = HumanTaskUserObjectPermission.objects.filter(
+        user=user, permission__codename__in=(TASK_VIEW, TASK_WORK)
+    )
     through_group = HumanTaskGroupObjectPermission.objects.filter(
         group__user=user, permission__codename__in=(TASK_VIEW, TASK_WORK)
     )
@@ -84,18 +89,18 @@ def task_access(*, user: User, task: HumanTask) -> TaskAccess:
         QueueUserObjectPermission.objects.filter(user=user, content_object_id=task.queue_id)
         .values_list("permission__codename", flat=True)
         .union(
-            QueueGroupObjectPermission.objects.filter(group__user=user, content_object_id=task.queue_id).values_list(
-                "permission__codename", flat=True
-            )
+            QueueGroupObjectPermission.objects.filter(
+                group__user=user, content_object_id=task.queue_id
+            ).values_list("permission__codename", flat=True)
         )
     )
     task_perms = set(
         HumanTaskUserObjectPermission.objects.filter(user=user, content_object_id=task.pk)
         .values_list("permission__codename", flat=True)
         .union(
-            HumanTaskGroupObjectPermission.objects.filter(group__user=user, content_object_id=task.pk).values_list(
-                "permission__codename", flat=True
-            )
+            HumanTaskGroupObjectPermission.objects.filter(
+                group__user=user, content_object_id=task.pk
+            ).values_list("permission__codename", flat=True)
         )
     )
     # A confidential task is open only to its per-task grantees: not to its queue, its
@@ -125,12 +130,18 @@ def task_get_for(*, user: User, task_id: int) -> HumanTask:
 
 def steps_completed(*, instance: WorkflowInstance) -> set[str]:
     return set(
-        HumanTask.objects.filter(instance=instance, state=HumanTask.State.COMPLETED).values_list("step", flat=True)
+        HumanTask.objects.filter(instance=instance, state=HumanTask.State.COMPLETED).values_list(
+            "step", flat=True
+        )
     )
 
 
 def tasks_of_instance(*, instance: WorkflowInstance) -> QuerySet[HumanTask]:
-    return HumanTask.objects.filter(instance=instance).select_related("queue", "assignee").order_by("created_at", "id")
+    return (
+        HumanTask.objects.filter(instance=instance)
+        .select_related("queue", "assignee")
+        .order_by("created_at", "id")
+    )
 
 
 # --- The inbox ---------------------------------------------------------------------------------
@@ -168,9 +179,11 @@ class InboxCursor:
         return cls(priority, due_at, task_id)
 
     def after_q(self) -> Q:
-        return Q(priority__lt=self.priority) | Q(
-            priority=self.priority, due_at__gt=self.due_at
-        ) | Q(priority=self.priority, due_at=self.due_at, id__gt=self.id)
+        return (
+            Q(priority__lt=self.priority)
+            | Q(priority=self.priority, due_at__gt=self.due_at)
+            | Q(priority=self.priority, due_at=self.due_at, id__gt=self.id)
+        )
 
 
 @dataclass(frozen=True)
@@ -224,12 +237,20 @@ def inbox_for(
     condition = filters.q()
     if after is not None:
         condition &= after.after_q()
-    queue_ids = list(queues_visible_to(user=user).filter(**({"slug__in": filters.queues} if filters.queues else {})).values_list("pk", flat=True))  # query 1
+    queue_ids = list(
+        queues_visible_to(user=user)
+        .filter(**({"slug__in": filters.queues} if filters.queues else {}))
+        .values_list("pk", flat=True)
+    )  # query 1
 
     def branch(qs: QuerySet[HumanTask]) -> QuerySet:
-        return qs.filter(condition).order_by(*INBOX_ORDER).values_list("id", "priority", "due_at")[: limit + 1]
+        return (
+            qs.filter(condition).order_by(*INBOX_ORDER).values_list("id", "priority", "due_at")[: limit + 1]
+        )
 
-    branches = [branch(HumanTask.objects.filter(queue_id=queue_id, is_confidential=False)) for queue_id in queue_ids]
+    branches = [
+        branch(HumanTask.objects.filter(queue_id=queue_id, is_confidential=False)) for queue_id in queue_ids
+    ]
     granted = HumanTask.objects.filter(pk__in=_task_ids_granted_to(user=user)).exclude(
         queue_id__in=queue_ids, is_confidential=False
     )
@@ -238,8 +259,12 @@ def inbox_for(
     branches.append(branch(granted))
     if user.has_perm("humantasks.view_humantask") and not user.is_superuser:
         # Auditors read every task; their inbox is the whole table in inbox order.
-        everything = HumanTask.objects.filter(Q(is_confidential=False) | Q(pk__in=_task_ids_granted_to(user=user)))
-        branches = [branch(everything.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))]
+        everything = HumanTask.objects.filter(
+            Q(is_confidential=False) | Q(pk__in=_task_ids_granted_to(user=user))
+        )
+        branches = [
+            branch(everything.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))
+        ]
     if len(branches) == 1:
         merged = branches[0]
     elif connection.features.supports_slicing_ordering_in_compound:
@@ -248,12 +273,16 @@ def inbox_for(
         # SQLite (the embedded default) cannot LIMIT inside UNION branches; at its size one
         # ordered scan over every visible queue is fast enough.
         merged = branch(
-            HumanTask.objects.filter(Q(queue_id__in=queue_ids, is_confidential=False) | Q(pk__in=granted.values("pk")))
+            HumanTask.objects.filter(
+                Q(queue_id__in=queue_ids, is_confidential=False) | Q(pk__in=granted.values("pk"))
+            )
         )
     rows = list(merged)  # query 2
     has_more = len(rows) > limit
     rows = rows[:limit]
-    by_id = HumanTask.objects.select_related("instance", "queue", "assignee").in_bulk([row[0] for row in rows])  # query 3
+    by_id = HumanTask.objects.select_related("instance", "queue", "assignee").in_bulk(
+        [row[0] for row in rows]
+    )  # query 3
     tasks = [by_id[row[0]] for row in rows]
     next_cursor = InboxCursor(rows[-1][1], rows[-1][2], rows[-1][0]) if has_more and rows else None
     return InboxPage(tasks=tasks, next_cursor=next_cursor)
@@ -301,9 +330,15 @@ def queue_counts_for(*, user: User) -> list[QueueCounts]:
     now = timezone.now()
     # Confidential tasks are not the queue's to see, so they are not the queue's to count.
     visible = Q(tasks__is_confidential=False)
-    queues = queues_visible_to(user=user).annotate(
-        open_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.OPEN)),
-        claimed_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.CLAIMED)),
-        overdue_count=Count("tasks", filter=visible & Q(tasks__state__in=OPEN_STATES, tasks__due_at__lt=now)),
-    ).order_by("name", "id")
+    queues = (
+        queues_visible_to(user=user)
+        .annotate(
+            open_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.OPEN)),
+            claimed_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.CLAIMED)),
+            overdue_count=Count(
+                "tasks", filter=visible & Q(tasks__state__in=OPEN_STATES, tasks__due_at__lt=now)
+            ),
+        )
+        .order_by("name", "id")
+    )
     return [QueueCounts(q, q.open_count, q.claimed_count, q.overdue_count) for q in queues]

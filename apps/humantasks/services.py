@@ -14,7 +14,14 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from apps.audit.services import audit_record
-from apps.humantasks.errors import DecisionRefused, InvalidDecision, NotFound, NotPermitted, TaskClosed, TaskConflict
+from apps.humantasks.errors import (
+    DecisionRefused,
+    InvalidDecision,
+    NotFound,
+    NotPermitted,
+    TaskClosed,
+    TaskConflict,
+)
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.policy import approvals_required, decision_refusal
 from apps.humantasks.selectors import task_access
@@ -40,7 +47,9 @@ def queue_create(
 ) -> Queue:
     """A queue whose role works it and whose managers reassign its tasks."""
     with transaction.atomic():
-        queue = Queue.objects.create(slug=slug, name=name, role=role, managers=managers, description=description)
+        queue = Queue.objects.create(
+            slug=slug, name=name, role=role, managers=managers, description=description
+        )
         assign_perm("humantasks.work_on_queue", role, queue)
         assign_perm("humantasks.manage_queue", managers, queue)
         audit_record(
@@ -64,7 +73,12 @@ def queues_ensure_standard(*, actor: User | None) -> dict[str, Queue]:
         queue = Queue.objects.filter(slug=role.queue).first()
         if queue is None:
             queue = queue_create(
-                slug=role.queue, name=role.name, role=group, managers=managers, actor=actor, description=role.description
+                slug=role.queue,
+                name=role.name,
+                role=group,
+                managers=managers,
+                actor=actor,
+                description=role.description,
             )
         queues[role.queue] = queue
     return queues
@@ -77,7 +91,9 @@ def tasks_sync_with_instance(*, instance: WorkflowInstance, previous_state: str,
     """Called by the transition service, inside its transaction, after every transition:
     open tasks whose step no longer applies are cancelled; entering a state opens its steps.
     """
-    for task in HumanTask.objects.select_for_update().filter(instance=instance, state__in=("open", "claimed")):
+    for task in HumanTask.objects.select_for_update().filter(
+        instance=instance, state__in=("open", "claimed")
+    ):
         step = instance.human_step(task.step)
         if step is None or step.state != instance.state:
             _task_close_as_cancelled(task=task, actor=actor, reason=f"process moved to '{instance.state}'")
@@ -86,7 +102,9 @@ def tasks_sync_with_instance(*, instance: WorkflowInstance, previous_state: str,
             _tasks_open_for_step(instance=instance, step=step, actor=actor)
 
 
-def _tasks_open_for_step(*, instance: WorkflowInstance, step: HumanStep, actor: User | None) -> list[HumanTask]:
+def _tasks_open_for_step(
+    *, instance: WorkflowInstance, step: HumanStep, actor: User | None
+) -> list[HumanTask]:
     queue = Queue.objects.get(slug=step.queue)
     count = approvals_required(step=step, instance=instance, role_id=queue.role_id)
     activation = uuid.uuid4()
@@ -117,7 +135,13 @@ def _tasks_open_for_step(*, instance: WorkflowInstance, step: HumanStep, actor: 
             task=task,
             instance=instance,
             to_state=task.state,
-            data={"step": step.name, "queue": queue.slug, "slot": slot, "of": count, "policy": step.policy.describe()},
+            data={
+                "step": step.name,
+                "queue": queue.slug,
+                "slot": slot,
+                "of": count,
+                "policy": step.policy.describe(),
+            },
         )
         if step.policy.only_requester and instance.requester_id:
             # After task.created, so the audit trail never grants access to a task it has not shown yet.
@@ -145,7 +169,9 @@ def _task_close_as_cancelled(*, task: HumanTask, actor: User | None, reason: str
 # --- Locking and checks ---------------------------------------------------------------------------------
 
 
-def _lock(task: HumanTask | int, *, expected_version: int | None = None) -> tuple[HumanTask, WorkflowInstance]:
+def _lock(
+    task: HumanTask | int, *, expected_version: int | None = None
+) -> tuple[HumanTask, WorkflowInstance]:
     task_id = task.pk if isinstance(task, HumanTask) else task
     instance_id = HumanTask.objects.filter(pk=task_id).values_list("instance_id", flat=True).first()
     if instance_id is None:
@@ -157,7 +183,9 @@ def _lock(task: HumanTask | int, *, expected_version: int | None = None) -> tupl
     locked = HumanTask.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task_id)
     locked.instance = instance
     if expected_version is not None and locked.version != expected_version:
-        raise StaleVersion(f"The task changed since you read it (version {locked.version}, not {expected_version}).")
+        raise StaleVersion(
+            f"The task changed since you read it (version {locked.version}, not {expected_version})."
+        )
     return locked, instance
 
 
@@ -194,11 +222,14 @@ def _require_may_decide(*, user: User, task: HumanTask, instance: WorkflowInstan
 def _require_colleague_may_decide(*, colleague: User, task: HumanTask, instance: WorkflowInstance) -> None:
     if not colleague.is_active or not task_access(user=colleague, task=task).work:
         raise InvalidDecision(
-            f"{colleague.get_username()} does not work this task's queue.", errors={"to_user": ["Not in the task's role."]}
+            f"{colleague.get_username()} does not work this task's queue.",
+            errors={"to_user": ["Not in the task's role."]},
         )
     refusal = decision_refusal(user=colleague, task=task, step=_step_of(task, instance), instance=instance)
     if refusal:
-        raise DecisionRefused(f"{colleague.get_username()} cannot decide this task. {refusal}", errors={"to_user": [refusal]})
+        raise DecisionRefused(
+            f"{colleague.get_username()} cannot decide this task. {refusal}", errors={"to_user": [refusal]}
+        )
 
 
 def _clean_text(value: str | None, *, field: str, limit: int, required: bool = False) -> str:
@@ -241,7 +272,9 @@ def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | No
         locked.assignee = actor
         locked.claimed_at = timezone.now()
         _save(locked)
-        audit_record(action="task.claimed", actor=actor, task=locked, from_state="open", to_state=locked.state)
+        audit_record(
+            action="task.claimed", actor=actor, task=locked, from_state="open", to_state=locked.state
+        )
     return locked
 
 
@@ -297,10 +330,13 @@ def task_complete(
         step = _require_may_decide(user=actor, task=locked, instance=instance)
         if not isinstance(outcome, str) or outcome not in step.outcomes:
             raise InvalidDecision(
-                f"Outcome must be one of: {', '.join(step.outcomes)}.", errors={"outcome": ["Not a valid choice."]}
+                f"Outcome must be one of: {', '.join(step.outcomes)}.",
+                errors={"outcome": ["Not a valid choice."]},
             )
         if not isinstance(data, dict):
-            raise InvalidDecision("Decision data must be an object.", errors={"data": ["Must be a JSON object."]})
+            raise InvalidDecision(
+                "Decision data must be an object.", errors={"data": ["Must be a JSON object."]}
+            )
         comment = _clean_text(
             comment, field="comment", limit=MAX_COMMENT_LENGTH, required=outcome in step.comment_required_for
         )
@@ -308,10 +344,13 @@ def task_complete(
             try:
                 validate_process_data(step.decision_schema, data, what="decision data")
             except InvalidProcessData as error:
-                raise InvalidDecision(error.detail, errors={f"data.{k}": v for k, v in error.errors.items()}) from None
+                raise InvalidDecision(
+                    error.detail, errors={f"data.{k}": v for k, v in error.errors.items()}
+                ) from None
         elif data:
             raise InvalidDecision(
-                f"Outcome '{outcome}' takes no data; explain it in the comment.", errors={"data": ["Must be empty."]}
+                f"Outcome '{outcome}' takes no data; explain it in the comment.",
+                errors={"data": ["Must be empty."]},
             )
 
         from_state = locked.state
@@ -410,7 +449,12 @@ def task_reassign(
 
 
 def task_delegate(
-    *, task: HumanTask | int, actor: User, to_user: User, reason: str = "", expected_version: int | None = None
+    *,
+    task: HumanTask | int,
+    actor: User,
+    to_user: User,
+    reason: str = "",
+    expected_version: int | None = None,
 ) -> HumanTask:
     """The assignee hands their task to a colleague who could decide it too."""
     reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH)
@@ -438,7 +482,9 @@ def task_delegate(
     return locked
 
 
-def task_cancel(*, task: HumanTask | int, actor: User, reason: str, expected_version: int | None = None) -> HumanTask:
+def task_cancel(
+    *, task: HumanTask | int, actor: User, reason: str, expected_version: int | None = None
+) -> HumanTask:
     """A queue manager cancels the work a task stands for: the instance's `cancel`
     transition runs, which closes every open task of the instance. (A lone task cannot
     be cancelled without its process, or the process would wait for it for ever.)

@@ -31,7 +31,9 @@ def register(definition: D) -> D:
 def definition_latest(kind: str) -> type[WorkflowInstance]:
     versions = [version for (name, version) in _definitions if name == kind]
     if not versions:
-        raise UnknownProcessKind(f"Unknown process kind {kind!r}. Known kinds: {', '.join(process_kind_names())}.")
+        raise UnknownProcessKind(
+            f"Unknown process kind {kind!r}. Known kinds: {', '.join(process_kind_names())}."
+        )
     return _definitions[(kind, max(versions))]
 
 

@@ -83,7 +83,9 @@ def instance_start(
                 "requester": instance.requester.get_username() if instance.requester else None,
             },
         )
-        instance_fire(instance=instance, transition="start", context=TransitionContext(actor=actor), trigger="start")
+        instance_fire(
+            instance=instance, transition="start", context=TransitionContext(actor=actor), trigger="start"
+        )
     return instance
 
 
@@ -123,7 +125,9 @@ def instance_transition(
     return locked
 
 
-def instance_fire(*, instance: WorkflowInstance, transition: str, context: TransitionContext, trigger: str) -> None:
+def instance_fire(
+    *, instance: WorkflowInstance, transition: str, context: TransitionContext, trigger: str
+) -> None:
     """Run one transition on an instance the caller has locked, inside the caller's transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("instance_fire must run inside a transaction on a locked instance")
@@ -133,9 +137,14 @@ def instance_fire(*, instance: WorkflowInstance, transition: str, context: Trans
         raise TransitionNotAllowed(f"A {instance.kind} has no transition {transition!r}.")
     declared_trigger = declared.custom.get("trigger")
     if declared_trigger != trigger:
-        how = {"task": "by deciding its task", "system": "by an automated step", "start": "when the process starts"}
+        how = {
+            "task": "by deciding its task",
+            "system": "by an automated step",
+            "start": "when the process starts",
+        }
         raise TransitionNotAllowed(
-            f"{transition!r} cannot be requested directly; it happens {how.get(declared_trigger, 'internally')}."
+            f"{transition!r} cannot be requested directly; "
+            f"it happens {how.get(declared_trigger, 'internally')}."
         )
     method = getattr(instance, transition)
     actor = context.actor

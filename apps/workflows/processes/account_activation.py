@@ -107,7 +107,7 @@ class AccountActivation(WorkflowInstance):
         proxy = True
 
     def _after_checks(self) -> str:
-        if not CHECK_RESULTS <= self.data.keys():
+        if not self.data.keys() >= CHECK_RESULTS:
             return "checks_running"
         credit, employment = self.data["credit_check"], self.data["employment_verification"]
         low_risk = credit.get("score", 100) <= self.RISK_SCORE_LIMIT

@@ -93,13 +93,21 @@ class EmployeeOnboarding(WorkflowInstance):
     def start(self, ctx: TransitionContext) -> None:
         pass
 
-    @transition(field="state", source="in_progress", target=RETURN_VALUE("in_progress", "completed"), custom=TASK)
+    @transition(
+        field="state", source="in_progress", target=RETURN_VALUE("in_progress", "completed"), custom=TASK
+    )
     def record_task_done(self, ctx: TransitionContext) -> str:
         from apps.humantasks.selectors import steps_completed
 
         done = steps_completed(instance=self)
         return "completed" if {step.name for step in self.human_steps} <= done else "in_progress"
 
-    @transition(field="state", source=["new", "in_progress"], target="cancelled", custom=EXTERNAL, permission=may_cancel)
+    @transition(
+        field="state",
+        source=["new", "in_progress"],
+        target="cancelled",
+        custom=EXTERNAL,
+        permission=may_cancel,
+    )
     def cancel(self, ctx: TransitionContext) -> None:
         pass

@@ -62,7 +62,9 @@ class PurchaseOrderApproval(WorkflowInstance):
         "additionalProperties": False,
     }
     human_steps = (
-        _review_step("team_lead_approval", "team_lead_review", "team-leads", "approve_by_team_lead", "Team lead"),
+        _review_step(
+            "team_lead_approval", "team_lead_review", "team-leads", "approve_by_team_lead", "Team lead"
+        ),
         _review_step(
             "finance_approval",
             "finance_review",
@@ -79,7 +81,9 @@ class PurchaseOrderApproval(WorkflowInstance):
             title="Revise purchase order {business_key}: changes were requested",
             outcomes={"resubmit": "resubmit", "withdraw": "withdraw"},
             approving_outcome="resubmit",
-            policy=DecisionPolicy(exclude_requester=False, exclude_earlier_deciders=False, only_requester=True),
+            policy=DecisionPolicy(
+                exclude_requester=False, exclude_earlier_deciders=False, only_requester=True
+            ),
             # The requester's own task: granted to them alone, not shown to the whole Requesters queue.
             confidential=True,
             decision_schema={
@@ -103,12 +107,17 @@ class PurchaseOrderApproval(WorkflowInstance):
         pass
 
     @transition(
-        field="state", source="team_lead_review", target=RETURN_VALUE("approved", "finance_review"), custom=TASK
+        field="state",
+        source="team_lead_review",
+        target=RETURN_VALUE("approved", "finance_review"),
+        custom=TASK,
     )
     def approve_by_team_lead(self, ctx: TransitionContext) -> str:
         return "approved" if self.amount <= self.TEAM_LEAD_LIMIT else "finance_review"
 
-    @transition(field="state", source="finance_review", target=RETURN_VALUE("approved", "cfo_review"), custom=TASK)
+    @transition(
+        field="state", source="finance_review", target=RETURN_VALUE("approved", "cfo_review"), custom=TASK
+    )
     def approve_by_finance(self, ctx: TransitionContext) -> str:
         return "approved" if self.amount <= self.FINANCE_LIMIT else "cfo_review"
 

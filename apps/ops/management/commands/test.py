@@ -23,7 +23,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--slow", action="store_true", help="Run only the slow soak tests (marked `slow`).")
+        parser.add_argument(
+            "--slow", action="store_true", help="Run only the slow soak tests (marked `slow`)."
+        )
         parser.add_argument("--all", action="store_true", help="Run the fast and the slow tests.")
         parser.add_argument("pytest_args", nargs="*", help="Passed to pytest unchanged.")
 
@@ -33,10 +35,16 @@ class Command(BaseCommand):
         redis_url = env.str("TEST_REDIS_URL", default=DEFAULT_TEST_REDIS_URL)
         child_env = dict(env.ENVIRON)
         child_env.update(
-            TEST_DATABASE_URL=database_url, TEST_REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="config.settings_test"
+            TEST_DATABASE_URL=database_url,
+            TEST_REDIS_URL=redis_url,
+            DJANGO_SETTINGS_MODULE="config.settings_test",
         )
 
-        pg_problem = postgres_server_problem(database_url) if database_url.startswith(("postgres", "pgsql", "psql")) else None
+        pg_problem = (
+            postgres_server_problem(database_url)
+            if database_url.startswith(("postgres", "pgsql", "psql"))
+            else None
+        )
         redis_down = redis_problem(redis_url)
         if in_ci and (pg_problem or redis_down):
             raise CommandError(
@@ -47,15 +55,24 @@ class Command(BaseCommand):
         if pg_problem:
             self.stderr.write(
                 self.style.WARNING(
-                    f"PostgreSQL is unreachable ({pg_problem}); running on SQLite and skipping PostgreSQL-only tests."
+                    f"PostgreSQL is unreachable ({pg_problem}); "
+                    "running on SQLite and skipping PostgreSQL-only tests."
                 )
             )
             child_env["TEST_DATABASE_URL"] = f"sqlite:///{settings.BASE_DIR / 'var' / 'test.sqlite3'}"
         if redis_down:
-            self.stderr.write(self.style.WARNING(f"Redis is unreachable ({redis_down}); skipping Redis tests."))
+            self.stderr.write(
+                self.style.WARNING(f"Redis is unreachable ({redis_down}); skipping Redis tests.")
+            )
             child_env["TEST_REDIS_UNAVAILABLE"] = "1"
 
         marker = "slow" if options["slow"] else ("" if options["all"] else "not slow")
-        command = [sys.executable, "-m", "pytest", *(["-m", marker] if marker else []), *options["pytest_args"]]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            *(["-m", marker] if marker else []),
+            *options["pytest_args"],
+        ]
         result = subprocess.run(command, cwd=settings.BASE_DIR, env=child_env)
         sys.exit(result.returncode)
