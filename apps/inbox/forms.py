@@ -94,9 +94,14 @@ class DecisionForm(TaskActionForm):
         super().__init__(*args, **kwargs)
         self.step = step
         self.fields["outcome"].choices = [(outcome, outcome_label(outcome)) for outcome in step.outcomes]
+        if not step.takes_data:
+            del self.fields["data"]
         if step.comment_required_for:
             needing = ", ".join(outcome_label(o).lower() for o in step.comment_required_for)
             self.fields["comment"].help_text = f"Required to {needing}."
+
+    def decision_data(self) -> dict[str, Any]:
+        return self.cleaned_data.get("data", {})
 
     def clean_data(self) -> dict[str, Any]:
         value = self.cleaned_data.get("data")
@@ -109,11 +114,15 @@ class DecisionForm(TaskActionForm):
         return value
 
     def add_domain_error(self, error: DomainError) -> None:
-        """The service's summary at the top, its field errors next to their fields."""
-        self.add_error(None, error.detail)
+        """Field errors next to their fields; the service's summary only when no field
+        explains it (the summary at the top lists the field errors already)."""
+        attached = False
         for field, messages in error.errors.items():
             name = "data" if field.startswith("data") else field
             if name in self.fields and isinstance(messages, list):
                 prefix = f"{field.removeprefix('data.')}: " if field.startswith("data.") else ""
                 for message in messages:
                     self.add_error(name, f"{prefix}{message}")
+                attached = True
+        if not attached:
+            self.add_error(None, error.detail)

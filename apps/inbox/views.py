@@ -96,7 +96,7 @@ def task_decide(request: HttpRequest, task_id: int) -> HttpResponse:
             task=page.task,
             actor=request.user,
             outcome=form.cleaned_data["outcome"],
-            data=form.cleaned_data["data"],
+            data=form.decision_data(),
             comment=form.cleaned_data["comment"],
             expected_version=form.cleaned_data["version"],
         )

@@ -64,6 +64,12 @@ class HumanStep:
     due_in: timedelta = timedelta(days=2)
     confidential: bool = False
 
+    @property
+    def takes_data(self) -> bool:
+        """Whether a decision of this step carries data beyond its outcome and comment."""
+        schema = self.decision_schema
+        return bool(schema.get("properties")) or schema.get("additionalProperties", True) is not False
+
     def title_for(self, instance: WorkflowInstance) -> str:
         return self.title.format_map({**instance.data, "business_key": instance.business_key})
 

@@ -243,15 +243,48 @@ def test_decision_data_goes_to_the_step(client, people):
     assert task.decision_data == {"asset_tag": "LT-9"}
 
 
+def test_a_step_that_takes_no_data_shows_no_data_field(client, people):
+    task = open_task(start_order(people, "PO-1"))
+    signed_in(client, people["lead"])
+
+    page = client.get(reverse("inbox:task", args=[task.pk])).content.decode()
+
+    assert 'name="outcome"' in page
+    assert 'name="data"' not in page
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"outcome": "approve", "data": "{not json"}, "Enter a valid JSON"),
-        ({"outcome": "approve", "data": "[1, 2]"}, "Enter a JSON object"),
-        ({"outcome": "maybe", "data": "{}"}, "Select a valid choice"),
-        ({"outcome": "reject", "data": "{}", "comment": "   "}, "A comment is required"),
-        ({"outcome": "reject", "data": '{"why": 1}', "comment": "No"}, "takes no data"),
-        ({"data": "{}"}, "This field is required"),
+        ({"outcome": "done", "data": "{not json"}, "Enter a valid JSON"),
+        ({"outcome": "done", "data": "[1, 2]"}, "Enter a JSON object"),
+        ({"outcome": "done", "data": '{"asset_tag": 7}'}, "asset_tag: 7 is not of type"),
+        ({"outcome": "done", "data": "{}"}, "&#x27;asset_tag&#x27; is a required property"),
+    ],
+)
+def test_bad_decision_data_shows_an_error_and_writes_nothing(client, people, fields, message):
+    onboarding = instance_start(
+        kind="employee_onboarding", business_key="ONB-1", data=employee_onboarding_data(), actor=people["hr"]
+    )
+    task = HumanTask.objects.get(instance=onboarding, step="it_provisioning")
+    signed_in(client, people["it"])
+    before = writes()
+
+    response = client.post(reverse("inbox:task_decide", args=[task.pk]), {"version": task.version, **fields})
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert writes() == before
+    task.refresh_from_db()
+    assert task.state == "open"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"outcome": "maybe"}, "Select a valid choice"),
+        ({"outcome": "reject", "comment": "   "}, "Comment</a>: This field is required"),
+        ({}, "This field is required"),
     ],
 )
 def test_bad_decisions_show_an_error_and_write_nothing(client, people, fields, message):
