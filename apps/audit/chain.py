@@ -32,7 +32,7 @@ def event_hash(
     source_ip: str | None,
     prev_hash: str,
 ) -> str:
-    canonical = json.dumps(
+    return keyed_digest(
         {
             "chain_key": chain_key,
             "seq": seq,
@@ -49,11 +49,13 @@ def event_hash(
             "request_id": request_id,
             "source_ip": source_ip,
             "prev_hash": prev_hash,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
+
+
+def keyed_digest(document: Any) -> str:
+    """HMAC-SHA-256 of a document's canonical JSON, keyed by AUDIT_HASH_KEY."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hmac.new(settings.AUDIT_HASH_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 

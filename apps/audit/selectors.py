@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from apps.audit.chain import hash_of
+from apps.audit.chain import hash_of, keyed_digest
 from apps.audit.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -63,6 +64,18 @@ def _events_in_chain_order(chunk_size: int) -> Iterator[AuditEvent]:
 def audit_events_of_instance(*, instance: WorkflowInstance) -> QuerySet[AuditEvent]:
     """An instance's history, in the order it happened (its chain order)."""
     return AuditEvent.objects.filter(instance=instance).order_by("seq")
+
+
+def audit_events_of_instance_for(*, user: User, instance: WorkflowInstance) -> QuerySet[AuditEvent]:
+    """An instance's history as `user` may read it: the events of a confidential task are
+    left out unless `user` may see that task (auditors read every event anyway)."""
+    from apps.humantasks.selectors import tasks_visible_to
+
+    events = audit_events_of_instance(instance=instance)
+    if user.is_active and user.has_perm(VIEW_AUDIT):
+        return events
+    hidden = Q(task__is_confidential=True) & ~Q(task_id__in=tasks_visible_to(user=user).values("pk"))
+    return events.exclude(hidden)
 
 
 @dataclass(frozen=True)
@@ -146,3 +159,57 @@ def audit_events_as_csv(events: QuerySet[AuditEvent], *, chunk_size: int = 2000)
 def audit_events_as_json_lines(events: QuerySet[AuditEvent], *, chunk_size: int = 2000) -> Iterable[str]:
     for row in _export_rows(events, chunk_size):
         yield json.dumps(row, cls=DjangoJSONEncoder, sort_keys=True) + "\n"
+
+
+# --- Checkpoints: chain heads kept outside the database ----------------------------------------------
+
+
+class CheckpointInvalid(Exception):
+    pass
+
+
+def audit_checkpoint_create(*, chunk_size: int = 2000) -> dict[str, Any]:
+    """The head (last seq and hash) of every chain, signed with AUDIT_HASH_KEY.
+
+    The hash chain finds an edited or removed event inside a chain, but not a chain whose
+    last events, or all of them, were removed. Kept somewhere the database's operators
+    cannot write, a checkpoint closes that gap: `verify_audit --checkpoint FILE` checks that
+    every head it names is still there, unchanged. Raises CheckpointInvalid on a broken log.
+    """
+    checked, broken = audit_chain_first_break(chunk_size=chunk_size)
+    if broken is not None:
+        raise CheckpointInvalid(f"the audit log is broken at event {broken.event_id}: {broken.reason}")
+    heads: dict[str, list[Any]] = {}
+    for chain_key, seq, event_hash in (
+        AuditEvent.objects.order_by("chain_key", "seq")
+        .values_list("chain_key", "seq", "hash")
+        .iterator(chunk_size=chunk_size)
+    ):
+        heads[chain_key] = [seq, event_hash]
+    body = {"created_at": timezone.now().isoformat(), "events": checked, "heads": heads}
+    return {**body, "signature": keyed_digest(body)}
+
+
+def audit_checkpoint_problem(*, checkpoint: Any, batch_size: int = 500) -> str | None:
+    """Why the log no longer holds what `checkpoint` saw, or None when it does."""
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("heads"), dict):
+        return "the checkpoint is not a checkpoint document"
+    body = {key: checkpoint.get(key) for key in ("created_at", "events", "heads")}
+    if checkpoint.get("signature") != keyed_digest(body):
+        return "the checkpoint's signature does not match (altered, or made with another AUDIT_HASH_KEY)"
+    heads = sorted(checkpoint["heads"].items())
+    for start in range(0, len(heads), batch_size):
+        batch = heads[start : start + batch_size]
+        wanted = Q()
+        for chain_key, (seq, _hash) in batch:
+            wanted |= Q(chain_key=chain_key, seq=seq)
+        found = {
+            (c, s): h for c, s, h in AuditEvent.objects.filter(wanted).values_list("chain_key", "seq", "hash")
+        }
+        for chain_key, (seq, expected_hash) in batch:
+            actual = found.get((chain_key, seq))
+            if actual is None:
+                return f"chain {chain_key} lost its events from seq {seq} (the checkpoint saw them)"
+            if actual != expected_hash:
+                return f"chain {chain_key} seq {seq} differs from the checkpoint"
+    return None

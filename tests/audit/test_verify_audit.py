@@ -9,57 +9,19 @@ import subprocess
 import sys
 from urllib.parse import quote
 
-import pgtrigger
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
 
 from apps.audit.chain import hash_of
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_first_break
-from apps.humantasks.services import task_claim, task_complete, task_unclaim
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from config.env import env
-from tests.conftest import employee_onboarding_data, purchase_order_data
-from tests.process_steps import open_task
+from tests.audit.tampering import chain_of, make_history, tamper
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
-
-
-def tamper(sql: str, params: list | None = None) -> None:
-    """Run `sql` as someone who switched the append-only trigger off for it."""
-    with (
-        transaction.atomic(),
-        pgtrigger.ignore("audit.AuditEvent:audit_append_only"),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(sql, params)
-
-
-def make_history(people) -> WorkflowInstance:
-    """An onboarding and a purchase order with a dozen events each, in separate chains."""
-    instance_start(
-        kind="employee_onboarding",
-        business_key="ONB-AUDIT",
-        data=employee_onboarding_data(),
-        actor=people["hr"],
-    )
-    order = instance_start(
-        kind="purchase_order", business_key="PO-AUDIT", data=purchase_order_data(), actor=people["requester"]
-    )
-    task = open_task(order, "team_lead_approval")
-    task_claim(task=task, actor=people["lead"])
-    task_unclaim(task=task, actor=people["lead"])
-    task_claim(task=task, actor=people["lead2"])
-    task_complete(task=task, actor=people["lead2"], outcome="approve", comment="Within budget")
-    return order
-
-
-def chain_of(instance: WorkflowInstance) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(chain_key=f"instance:{instance.pk}").order_by("seq"))
 
 
 def assert_verify_names(event_id: int, reason: str) -> None:

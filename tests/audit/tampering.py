@@ -1,0 +1,46 @@
+"""Altering audit history as an attacker with database access would, for the tamper tests."""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.db import connection, transaction
+
+from apps.audit.models import AuditEvent
+from apps.humantasks.services import task_claim, task_complete, task_unclaim
+from apps.workflows.models import WorkflowInstance
+from apps.workflows.services import instance_start
+from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.process_steps import open_task
+
+
+def tamper(sql: str, params: list | None = None) -> None:
+    """Run `sql` as someone who switched the append-only trigger off for it."""
+    with (
+        transaction.atomic(),
+        pgtrigger.ignore("audit.AuditEvent:audit_append_only"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
+
+
+def make_history(people) -> WorkflowInstance:
+    """An onboarding and a purchase order with a dozen events each, in separate chains."""
+    instance_start(
+        kind="employee_onboarding",
+        business_key="ONB-AUDIT",
+        data=employee_onboarding_data(),
+        actor=people["hr"],
+    )
+    order = instance_start(
+        kind="purchase_order", business_key="PO-AUDIT", data=purchase_order_data(), actor=people["requester"]
+    )
+    task = open_task(order, "team_lead_approval")
+    task_claim(task=task, actor=people["lead"])
+    task_unclaim(task=task, actor=people["lead"])
+    task_claim(task=task, actor=people["lead2"])
+    task_complete(task=task, actor=people["lead2"], outcome="approve", comment="Within budget")
+    return order
+
+
+def chain_of(instance: WorkflowInstance) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(chain_key=f"instance:{instance.pk}").order_by("seq"))
