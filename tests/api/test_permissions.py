@@ -118,3 +118,38 @@ def test_reassign_and_delegate(people, api):
     )
     assert to_queue.status_code == 200 and to_queue.json()["queue"] == "finance"
     assert api(people["finance"]).get(f"/api/v1/tasks/{task.pk}/").status_code == 200
+
+
+def test_instance_history_hides_confidential_tasks_from_those_who_cannot_see_them(people, api):
+    """The requester's revision is confidential: the team lead who sees the resubmitted order
+    sees its process history, but not the revision task's events, whose comment is the
+    requester's alone (as on the staff task page)."""
+    requester, lead = api(people["requester"]), api(people["lead"])
+    order = start(requester, "purchase_order", "PO-HIDDEN", purchase_order_data(100)).json()
+    review = HumanTask.objects.get(instance_id=order["id"], step="team_lead_approval")
+    sent_back = lead.post(
+        f"/api/v1/tasks/{review.pk}/complete/",
+        {"outcome": "request_changes", "comment": "Which drills?"},
+        format="json",
+    )
+    assert sent_back.status_code == 200, sent_back.json()
+    revision = HumanTask.objects.get(instance_id=order["id"], step="revise_order")
+    assert revision.is_confidential
+    resubmitted = requester.post(
+        f"/api/v1/tasks/{revision.pk}/complete/",
+        {"outcome": "resubmit", "data": {"amount": 90}, "comment": "Private note for my manager only"},
+        format="json",
+    )
+    assert resubmitted.status_code == 200, resubmitted.json()
+    assert lead.get(f"/api/v1/tasks/{revision.pk}/").status_code == 404
+
+    for path in (f"/api/v1/instances/{order['id']}/history/", f"/api/v1/instances/{order['id']}/"):
+        lead_reads = lead.get(path)
+        assert lead_reads.status_code == 200
+        events = lead_reads.json()["results" if path.endswith("history/") else "history"]
+        assert {e["action"] for e in events} >= {"task.created", "task.completed"}
+        assert revision.pk not in {e.get("task") for e in events}
+        assert "Private note" not in lead_reads.content.decode()
+        # The requester, whose task it was, still reads all of it.
+        own = requester.get(path)
+        assert "Private note" in own.content.decode()

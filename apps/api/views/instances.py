@@ -19,7 +19,7 @@ from apps.api.serializers import (
     TransitionAvailableListOutput,
 )
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
-from apps.audit.selectors import audit_events_of_instance
+from apps.audit.selectors import audit_events_of_instance_for
 from apps.humantasks.selectors import open_tasks_of_instance_for
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.selectors import (
@@ -39,7 +39,7 @@ def instance_detail(request: Request, instance: WorkflowInstance, *, status_code
     user = request.user
     instance.open_tasks = open_tasks_of_instance_for(user=user, instance=instance)
     instance.transitions_available = instance_transitions_available(instance=instance, user=user)
-    instance.history = audit_events_of_instance(instance=instance)
+    instance.history = audit_events_of_instance_for(user=user, instance=instance)
     return with_etag(Response(InstanceDetailOutput(instance).data, status=status_code), instance.version)
 
 
@@ -105,7 +105,7 @@ class InstanceHistoryView(APIView):
     def get(self, request: Request, pk: str) -> Response:
         """Every audit event of the instance, in order."""
         instance = instance_get_for(user=request.user, instance_id=pk)
-        events = audit_events_of_instance(instance=instance)
+        events = audit_events_of_instance_for(user=request.user, instance=instance)
         return with_etag(Response(HistoryOutput({"results": events, "next": None}).data), instance.version)
 
 
