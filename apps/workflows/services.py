@@ -110,6 +110,9 @@ def instance_transition(
     instance_id = instance.pk if isinstance(instance, WorkflowInstance) else instance
     if data is not None and not isinstance(data, dict):
         raise InvalidProcessData("The data must be a JSON object.", errors={"data": ["Must be an object."]})
+    # It goes into the audit event as it is: refuse here what jsonb cannot hold (lone
+    # surrogates, infinite numbers, NULs) or would bloat the log, not as a database error.
+    validate_process_data({"type": "object"}, data or {}, what="transition data")
     with transaction.atomic():
         locked = instance_lock(instance_id=instance_id)
         if expected_version is not None and locked.version != expected_version:

@@ -7,6 +7,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from apps.audit.models import AuditEvent
 from apps.workflows.models import WorkflowInstance
 from tests.api.conftest import problem, start
 from tests.conftest import purchase_order_data
@@ -258,3 +259,23 @@ def test_a_refused_decision_writes_nothing(people, api, order):
     task = lead.get(f"/api/v1/tasks/{task_id}/").json()
     assert (task["state"], task["version"]) == ("open", 1)
     assert AuditEvent.objects.count() == events_before
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param('{"reason": "\\ud800"}', id="lone-surrogate-value"),
+        pytest.param('{"\\udfff": "why"}', id="lone-surrogate-key"),
+        pytest.param('{"reason": 1e400}', id="infinite-number"),
+    ],
+)
+def test_400_transition_data_the_database_cannot_store_writes_nothing(people, api, order, data):
+    before = AuditEvent.objects.count()
+    response = api(people["requester"]).post(
+        f"/api/v1/instances/{order['id']}/transitions/cancel/",
+        data=f'{{"data": {data}}}',
+        content_type="application/json",
+    )
+    problem(response, 400, "invalid-process-data")
+    assert WorkflowInstance.objects.get(pk=order["id"]).state == "team_lead_review"
+    assert AuditEvent.objects.count() == before
