@@ -25,7 +25,13 @@ class StrictJSONParser(JSONParser):
     def parse(
         self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None
     ) -> Any:
-        data = super().parse(stream, media_type, parser_context)
-        if _has_nul(data):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+            has_nul = _has_nul(data)
+        except RecursionError:
+            # Arrays or objects nested thousands deep: the decoder (or the walk above) runs
+            # out of stack, which is the sender's doing, not a server error.
+            raise ParseError("The JSON is nested too deeply.") from None
+        if has_nul:
             raise ParseError("JSON strings may not contain the NUL character (\\u0000).")
         return data

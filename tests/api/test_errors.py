@@ -279,3 +279,14 @@ def test_400_transition_data_the_database_cannot_store_writes_nothing(people, ap
     problem(response, 400, "invalid-process-data")
     assert WorkflowInstance.objects.get(pk=order["id"]).state == "team_lead_review"
     assert AuditEvent.objects.count() == before
+
+
+def test_400_for_json_nested_too_deep_to_parse(people, api, order):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = api(people["requester"]).post(
+        f"/api/v1/instances/{order['id']}/transitions/cancel/",
+        data=f'{{"data": {{"reason": {deep}}}}}',
+        content_type="application/json",
+    )
+    problem(response, 400, "malformed-request")
+    assert WorkflowInstance.objects.get(pk=order["id"]).state == "team_lead_review"
