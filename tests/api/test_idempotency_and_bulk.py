@@ -8,8 +8,10 @@ from apps.api.models import IdempotencyRecord
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
+from apps.workflows.services import instance_start
 from tests.api.conftest import problem, start
 from tests.conftest import purchase_order_data
+from tests.racing import run_together
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -161,3 +163,39 @@ def test_expired_answers_are_forgotten_and_purged(people, api, settings):
     IdempotencyRecord.objects.filter(key="other").update(created_at=timezone.now() - timedelta(days=30))
     call_command("purge_idempotency_records", stdout=__import__("io").StringIO())
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["ttl"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_idempotent_bulk_requests_in_opposite_orders_do_not_deadlock(people, api, make_user):
+    """With an Idempotency-Key a bulk request is one transaction that keeps every item's locks
+    to the end; two of them naming the same tasks in opposite orders must both finish."""
+    for number in range(15):
+        instance_start(
+            kind="purchase_order",
+            business_key=f"PO-LOCKS-{number}",
+            data=purchase_order_data(),
+            actor=people["requester"],
+        )
+    ids = list(HumanTask.objects.order_by("id").values_list("id", flat=True))
+    first, second = api(people["manager"]), api(make_user("Managers", username="manager2"))
+    forward = [{"task": pk, "to_user": "lead", "reason": "Lead takes these"} for pk in ids]
+    backward = [{"task": pk, "to_user": "lead2", "reason": "Lead 2 takes these"} for pk in reversed(ids)]
+
+    def bulk(client, items, key):
+        return client.post(
+            "/api/v1/tasks/bulk/",
+            {"action": "reassign", "items": items},
+            format="json",
+            headers={"Idempotency-Key": key},
+        )
+
+    outcomes = run_together(lambda: bulk(first, forward, "bulk-a"), lambda: bulk(second, backward, "bulk-b"))
+
+    assert all(outcome.succeeded for outcome in outcomes), [repr(o.error)[:300] for o in outcomes]
+    for outcome, items in zip(outcomes, (forward, backward), strict=True):
+        body = outcome.value.json()
+        assert outcome.value.status_code == 200, body
+        # Answered in the order asked, whatever order the work was done in.
+        assert [r["task"] for r in body["results"]] == [item["task"] for item in items]
+        assert body["succeeded"] == len(ids)
+    assert AuditEvent.objects.filter(action="task.reassigned").count() == 2 * len(ids)

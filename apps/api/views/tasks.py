@@ -220,6 +220,22 @@ def _bulk_reassign(request: Request, item: dict[str, Any]) -> HumanTask:
     )
 
 
+def _in_lock_order(items: list[Any]) -> list[int]:
+    """Item indexes in the order the services lock (instance, then task). Under an
+    Idempotency-Key the whole request is one transaction that keeps each item's locks to
+    the end, so two requests naming the same tasks in different orders would deadlock."""
+    refs = {
+        index: item["task"]
+        for index, item in enumerate(items)
+        if isinstance(item, dict) and type(item.get("task")) is int and 0 < item["task"] <= MAX_ID
+    }
+    instance_of = dict(HumanTask.objects.filter(pk__in=set(refs.values())).values_list("pk", "instance_id"))
+    return sorted(
+        range(len(items)),
+        key=lambda index: (instance_of.get(refs.get(index), 0), refs.get(index, 0), index),
+    )
+
+
 class TaskBulkView(APIView):
     @extend_schema(
         operation_id="tasks_bulk",
@@ -234,8 +250,10 @@ class TaskBulkView(APIView):
         and is answered with the status it would have had alone."""
         body = validated(TaskBulkInput, request.data)
         act = _bulk_complete if body["action"] == "complete" else _bulk_reassign
+        items = body["items"]
         results = []
-        for index, item in enumerate(body["items"]):
+        for index in _in_lock_order(items):
+            item = items[index]
             task_ref = item.get("task") if isinstance(item, dict) else None
             # bool is an int to Python; only a real number names a task.
             entry: dict[str, Any] = {"index": index, "task": task_ref if type(task_ref) is int else None}
@@ -249,5 +267,6 @@ class TaskBulkView(APIView):
             else:
                 entry.update(status=200, result=TaskOutput(task).data, problem=None)
             results.append(entry)
+        results.sort(key=lambda entry: entry["index"])
         failed = sum(1 for entry in results if entry["status"] != 200)
         return Response({"results": results, "succeeded": len(results) - failed, "failed": failed})
