@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 
 from apps.humantasks.errors import InvalidDecision
 from apps.humantasks.models import HumanTask, Queue
@@ -76,6 +77,25 @@ class TaskActionForm(forms.Form):
         self.add_error(None, error.detail)
 
 
+class DecisionDataField(forms.JSONField):
+    """JSON typed by hand, shown back exactly as typed when the form comes back with an error.
+
+    Django's field parses and re-encodes it for the page, which fails on a lone surrogate
+    (valid JSON, not encodable as UTF-8) and on arrays nested past the decoder's stack.
+    """
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError("The JSON is nested too deeply.", code="invalid") from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        return InvalidJSONInput(data)  # rendered verbatim by prepare_value
+
+
 class DecisionForm(TaskActionForm):
     outcome = forms.ChoiceField(widget=forms.RadioSelect, label="Outcome")
     comment = forms.CharField(
@@ -84,7 +104,7 @@ class DecisionForm(TaskActionForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Comment",
     )
-    data = forms.JSONField(
+    data = DecisionDataField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"}),
         label="Decision data (JSON object)",

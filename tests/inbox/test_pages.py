@@ -260,6 +260,10 @@ def test_a_step_that_takes_no_data_shows_no_data_field(client, people):
         ({"outcome": "done", "data": "[1, 2]"}, "Enter a JSON object"),
         ({"outcome": "done", "data": '{"asset_tag": 7}'}, "asset_tag: 7 is not of type"),
         ({"outcome": "done", "data": "{}"}, "&#x27;asset_tag&#x27; is a required property"),
+        # Shown again as typed: re-encoding a lone surrogate for the page was a server error.
+        ({"outcome": "done", "data": '{"asset_tag": "\\ud800"}'}, "must be plain JSON"),
+        # Deeper than the JSON decoder's stack was a server error too.
+        ({"outcome": "done", "data": "[" * 5000 + "]" * 5000}, "nested too deeply"),
     ],
 )
 def test_bad_decision_data_shows_an_error_and_writes_nothing(client, people, fields, message):
