@@ -26,7 +26,12 @@ class IdCursorPagination(pagination.CursorPagination):
 
     def decode_cursor(self, request: Request) -> Any:
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
+            # The position is compared with the id column: one that is not a whole number
+            # (a cursor edited by hand) would fail in the query, as a server error.
+            if cursor is not None and cursor.position is not None:
+                int(cursor.position)
+            return cursor
         except Exception:  # DRF answers a bad cursor with 404; it is the request that is wrong.
             raise serializers.ValidationError(
                 {"cursor": ["Not a valid cursor; start again from the first page."]}

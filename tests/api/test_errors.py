@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -70,6 +71,14 @@ def test_400_unknown_kind_and_bad_query_parameters(people, api):
     problem(client.get("/api/v1/instances/", {"started_after": "yesterday"}), 400, "validation-error")
     problem(client.get("/api/v1/instances/", {"cursor": "garbage"}), 400, "validation-error")
     problem(client.get("/api/v1/instances/", {"colour": "blue"}), 400, "validation-error")
+
+
+@pytest.mark.parametrize("position", ["abc", "1e5", "2026-01-01"])
+def test_400_for_a_well_formed_cursor_whose_position_is_not_an_id(people, api, position):
+    # A cursor is base64 of o=&r=&p=; one decoded by hand and rewritten must not reach the query.
+    cursor = base64.b64encode(f"o=0&r=0&p={position}".encode()).decode()
+    problem(api(people["requester"]).get("/api/v1/instances/", {"cursor": cursor}), 400, "validation-error")
+    problem(api(people["auditor"]).get("/api/v1/audit-events/", {"cursor": cursor}), 400, "validation-error")
 
 
 def test_401_without_or_with_a_bad_key(people, api, client):
