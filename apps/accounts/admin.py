@@ -41,7 +41,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Revoke instead: the row stays so the audit log's mentions of it keep their meaning.
         return False
 
-    @admin.action(description="Revoke the selected API keys")
+    # Admin actions are offered to anyone who may see the list unless they name a permission.
+    @admin.action(description="Revoke the selected API keys", permissions=["change"])
     def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
         for api_key in queryset:
             api_key_revoke(api_key=api_key, actor=request.user)

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from guardian.shortcuts import get_perms
 
+from apps.accounts.services import api_key_create
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask, Queue
 from apps.workflows.services import instance_start
@@ -171,3 +172,24 @@ def test_a_queues_sla_policy_is_kept_when_added_and_when_edited(client, superuse
     assert queue.sla_priority_boost == 5
     assert queue.sla_stale_claim_after.total_seconds() == 4 * 3600
     assert queue.sla_escalation_queue is None
+
+
+def test_revoking_api_keys_in_the_admin_needs_the_change_permission(client, people, superuser):
+    """Someone who may only look at API keys in the admin cannot revoke them with the list action."""
+    api_key, _raw = api_key_create(user=people["integration"], name="ERP", actor=None)
+    watcher = UserFactory(username="watcher", is_staff=True)
+    watcher.user_permissions.add(Permission.objects.get(codename="view_apikey"))
+    client.force_login(watcher)
+    changelist = reverse("admin:accounts_apikey_changelist")
+    assert client.get(changelist).status_code == 200
+
+    client.post(changelist, {"action": "revoke", "_selected_action": [api_key.pk], "index": 0})
+
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
+    assert not AuditEvent.objects.filter(action="api_key.revoked").exists()
+
+    client.force_login(superuser)
+    client.post(changelist, {"action": "revoke", "_selected_action": [api_key.pk], "index": 0})
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
