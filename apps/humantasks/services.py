@@ -169,9 +169,7 @@ def _task_close_as_cancelled(*, task: HumanTask, actor: User | None, reason: str
 # --- Locking and checks ---------------------------------------------------------------------------------
 
 
-def _lock(
-    task: HumanTask | int, *, expected_version: int | None = None
-) -> tuple[HumanTask, WorkflowInstance]:
+def _lock(task: HumanTask | int) -> tuple[HumanTask, WorkflowInstance]:
     task_id = task.pk if isinstance(task, HumanTask) else task
     instance_id = HumanTask.objects.filter(pk=task_id).values_list("instance_id", flat=True).first()
     if instance_id is None:
@@ -182,17 +180,18 @@ def _lock(
     # between two queues (each holds its queue and needs the other's for its foreign key).
     locked = HumanTask.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task_id)
     locked.instance = instance
-    if expected_version is not None and locked.version != expected_version:
-        raise StaleVersion(
-            f"The task changed since you read it (version {locked.version}, not {expected_version})."
-        )
     return locked, instance
 
 
-def _require_view(*, user: User, task: HumanTask) -> Any:
+def _require_view(*, user: User, task: HumanTask, expected_version: int | None = None) -> Any:
     access = task_access(user=user, task=task)
     if not access.view:
         raise NotFound("No such task.")
+    # Only after the access check: a stale version would tell an outsider the task exists.
+    if expected_version is not None and task.version != expected_version:
+        raise StaleVersion(
+            f"The task changed since you read it (version {task.version}, not {expected_version})."
+        )
     return access
 
 
@@ -261,8 +260,8 @@ def _save(task: HumanTask) -> None:
 def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | None = None) -> HumanTask:
     """Take an open task. A second claimant gets TaskConflict, however close the race."""
     with transaction.atomic():
-        locked, instance = _lock(task, expected_version=expected_version)
-        _require_view(user=actor, task=locked)
+        locked, instance = _lock(task)
+        _require_view(user=actor, task=locked, expected_version=expected_version)
         if locked.state == HumanTask.State.CLAIMED:
             holder = "you" if locked.assignee_id == actor.pk else "someone else"
             raise TaskConflict(f"This task is already claimed by {holder}.")
@@ -281,8 +280,8 @@ def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | No
 def task_unclaim(*, task: HumanTask | int, actor: User, expected_version: int | None = None) -> HumanTask:
     """Put a claimed task back in its queue: its assignee may, and so may the queue's managers."""
     with transaction.atomic():
-        locked, _instance = _lock(task, expected_version=expected_version)
-        access = _require_view(user=actor, task=locked)
+        locked, _instance = _lock(task)
+        access = _require_view(user=actor, task=locked, expected_version=expected_version)
         _require_open(locked)
         if locked.state != HumanTask.State.CLAIMED:
             raise TaskConflict("This task is not claimed.")
@@ -322,8 +321,8 @@ def task_complete(
     """
     data = {} if data is None else data
     with transaction.atomic():
-        locked, instance = _lock(task, expected_version=expected_version)
-        _require_view(user=actor, task=locked)
+        locked, instance = _lock(task)
+        _require_view(user=actor, task=locked, expected_version=expected_version)
         _require_open(locked)
         if locked.state == HumanTask.State.CLAIMED and locked.assignee_id != actor.pk:
             raise TaskConflict("Someone else has claimed this task.")
@@ -411,8 +410,8 @@ def task_reassign(
         raise InvalidDecision("Reassign to a person or to a queue, not both or neither.")
     reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
     with transaction.atomic():
-        locked, instance = _lock(task, expected_version=expected_version)
-        access = _require_view(user=actor, task=locked)
+        locked, instance = _lock(task)
+        access = _require_view(user=actor, task=locked, expected_version=expected_version)
         if not access.manage:
             raise NotPermitted("Only a manager of this task's queue can reassign it.")
         _require_open(locked)
@@ -459,8 +458,8 @@ def task_delegate(
     """The assignee hands their task to a colleague who could decide it too."""
     reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH)
     with transaction.atomic():
-        locked, instance = _lock(task, expected_version=expected_version)
-        _require_view(user=actor, task=locked)
+        locked, instance = _lock(task)
+        _require_view(user=actor, task=locked, expected_version=expected_version)
         _require_open(locked)
         if locked.state != HumanTask.State.CLAIMED or locked.assignee_id != actor.pk:
             raise NotPermitted("Only the task's assignee can delegate it; claim it first.")
@@ -491,8 +490,8 @@ def task_cancel(
     """
     reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
     with transaction.atomic():
-        locked, instance = _lock(task, expected_version=expected_version)
-        access = _require_view(user=actor, task=locked)
+        locked, instance = _lock(task)
+        access = _require_view(user=actor, task=locked, expected_version=expected_version)
         if not access.manage:
             raise NotPermitted("Only a manager of this task's queue can cancel it.")
         _require_open(locked)

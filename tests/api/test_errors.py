@@ -145,6 +145,28 @@ def test_409_claimed_by_someone_else_and_transition_not_allowed(people, api, ord
     )
 
 
+def test_404_not_412_for_a_task_out_of_reach_whatever_if_match_says(people, api, order):
+    """A version check that ran before the access check told outsiders the task existed,
+    and its current version."""
+    task_id = lead_task_id(api, people, order)
+    finance, stale = api(people["finance"]), {"If-Match": '"99"'}
+    for action, body in [
+        ("claim", {}),
+        ("unclaim", {}),
+        ("complete", {"outcome": "approve"}),
+        ("reassign", {"to_queue": "cfo", "reason": "Mine now"}),
+        ("delegate", {"to_user": "finance2"}),
+    ]:
+        answer = finance.post(f"/api/v1/tasks/{task_id}/{action}/", body, format="json", headers=stale)
+        assert "version" not in problem(answer, 404, "not-found")["detail"]
+    bulk = finance.post(
+        "/api/v1/tasks/bulk/",
+        {"action": "complete", "items": [{"task": task_id, "outcome": "approve", "version": 99}]},
+        format="json",
+    ).json()
+    assert bulk["results"][0]["status"] == 404
+
+
 def test_412_stale_if_match_changes_nothing(people, api, order):
     lead = api(people["lead"])
     task_id = lead_task_id(api, people, order)
