@@ -24,7 +24,7 @@ from apps.humantasks.errors import (
 )
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.policy import approvals_required, decision_refusal
-from apps.humantasks.selectors import task_access
+from apps.humantasks.selectors import queues_managed_by, task_access
 from apps.workflows import services as workflow_services
 from apps.workflows.errors import InvalidProcessData, StaleVersion
 from apps.workflows.transitions import TransitionContext
@@ -425,6 +425,13 @@ def task_reassign(
         else:
             if to_queue.pk == locked.queue_id:
                 raise InvalidDecision("The task is already in that queue.", errors={"queue": ["Same queue."]})
+            # A manager hands work only to queues they manage too: otherwise the task would
+            # vanish from their sight into a queue they have no say over.
+            if not queues_managed_by(user=actor).filter(pk=to_queue.pk).exists():
+                raise NotPermitted(
+                    f"You do not manage the queue {to_queue.name!r}.",
+                    errors={"queue": ["Not a queue you manage."]},
+                )
             locked.release()
             locked.queue = to_queue
             locked.assignee = None

@@ -99,3 +99,22 @@ def test_closed_task_cannot_be_reassigned(people, order):
 
     with writes_nothing(order, task), pytest.raises(TaskClosed):
         task_reassign(task=task, actor=people["manager"], to_user=people["lead2"], reason="Too late")
+
+
+def test_a_manager_moves_tasks_only_to_queues_they_manage(people, order):
+    from django.contrib.auth.models import Group
+
+    from apps.humantasks.services import queue_create
+
+    elsewhere = queue_create(
+        slug="elsewhere",
+        name="Elsewhere",
+        role=Group.objects.get(name="Finance"),
+        managers=Group.objects.create(name="Other managers"),
+        actor=None,
+    )
+    task = open_task(order)
+
+    refused = pytest.raises(NotPermitted, match="do not manage the queue 'Elsewhere'")
+    with writes_nothing(order, task), refused:
+        task_reassign(task=task, actor=people["manager"], to_queue=elsewhere, reason="Not mine to give")
