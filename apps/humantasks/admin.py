@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.humantasks.models import HumanTask, Queue
+from apps.humantasks.selectors import tasks_visible_to
 from apps.humantasks.services import queue_create
 from apps.workflows.admin import ReadOnlyAdminMixin, pretty_json
 
@@ -63,6 +65,11 @@ class HumanTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("queue", "assignee")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HumanTask]:
+        # The admin is no back door to confidential tasks: the same reach as everywhere else.
+        return super().get_queryset(request).filter(pk__in=tasks_visible_to(user=request.user).values("pk"))
+
     fields = (
         "title",
         "instance",

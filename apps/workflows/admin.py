@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from apps.humantasks.models import HumanTask
+from apps.humantasks.selectors import tasks_visible_to
 from apps.workflows.models import WorkflowInstance
 
 
@@ -39,6 +41,10 @@ class HumanTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
     ordering = ("created_at", "id")
     show_change_link = True
     extra = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HumanTask]:
+        # The admin is no back door to confidential tasks: the same reach as everywhere else.
+        return super().get_queryset(request).filter(pk__in=tasks_visible_to(user=request.user).values("pk"))
 
 
 @admin.register(WorkflowInstance)

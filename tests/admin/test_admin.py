@@ -193,3 +193,34 @@ def test_revoking_api_keys_in_the_admin_needs_the_change_permission(client, peop
     client.post(changelist, {"action": "revoke", "_selected_action": [api_key.pk], "index": 0})
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
+
+
+def test_confidential_tasks_stay_out_of_the_admin_for_those_not_granted(client, people, superuser, order):
+    from apps.humantasks.services import task_grant
+
+    secret = HumanTask.objects.filter(instance=order).first()
+    HumanTask.objects.filter(pk=secret.pk).update(is_confidential=True)
+    plain = HumanTask.objects.create(
+        instance=order,
+        process_kind=order.kind,
+        queue=secret.queue,
+        step=secret.step,
+        activation=secret.activation,
+        title="A plain task",
+        due_at=secret.due_at,
+    )
+    auditor = people["auditor"]
+    auditor.is_staff = True
+    auditor.save()
+
+    for reader in (auditor, superuser):
+        client.force_login(reader)
+        listed = client.get(reverse("admin:humantasks_humantask_changelist")).context["cl"].result_list
+        assert list(listed) == [plain]
+        assert client.get(reverse("admin:humantasks_humantask_change", args=[secret.pk])).status_code == 302
+        inline = client.get(reverse("admin:workflows_workflowinstance_change", args=[order.pk]))
+        assert "A plain task" in inline.content.decode() and secret.title not in inline.content.decode()
+
+    task_grant(task=HumanTask.objects.get(pk=secret.pk), user=auditor, actor=None, can_work=False)
+    client.force_login(auditor)
+    assert client.get(reverse("admin:humantasks_humantask_change", args=[secret.pk])).status_code == 200
