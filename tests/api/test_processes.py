@@ -98,6 +98,15 @@ def test_purchase_order_over_the_finance_limit_goes_through_every_level(people, 
     assert {e["actor_type"] for e in completed} == {"api_client"}  # every decision came with an API key
     assert history[-1]["to_state"] == "approved"
 
+    # The same history a page at a time, following `next`.
+    paged, url = [], f"/api/v1/instances/{order['id']}/history/?page_size=4"
+    while url:
+        page = erp.get(url).json()
+        assert len(page["results"]) <= 4
+        paged += page["results"]
+        url = page["next"]
+    assert paged == history
+
 
 def test_purchase_order_changes_requested_then_resubmitted_and_approved(people, api):
     requester = api(people["requester"])

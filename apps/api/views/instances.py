@@ -16,6 +16,7 @@ from apps.api.serializers import (
     InstanceOutput,
     InstanceStartInput,
     InstanceTransitionInput,
+    PageQuery,
     TransitionAvailableListOutput,
 )
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
@@ -101,12 +102,19 @@ class InstanceDetailView(APIView):
 
 
 class InstanceHistoryView(APIView):
-    @extend_schema(operation_id="instances_history", parameters=[ETAG], responses=HistoryOutput, tags=TAGS)
+    @extend_schema(
+        operation_id="instances_history", parameters=[PageQuery, ETAG], responses=HistoryOutput, tags=TAGS
+    )
     def get(self, request: Request, pk: str) -> Response:
-        """Every audit event of the instance, in order."""
+        """The instance's audit events in the order they happened, a page at a time."""
+        validated(PageQuery, request.query_params)
         instance = instance_get_for(user=request.user, instance_id=pk)
-        events = audit_events_of_instance_for(user=request.user, instance=instance)
-        return with_etag(Response(HistoryOutput({"results": events, "next": None}).data), instance.version)
+        paginator = IdCursorPagination(ordering="seq")
+        events = paginator.paginate_queryset(
+            audit_events_of_instance_for(user=request.user, instance=instance), request, view=self
+        )
+        page = {"results": events, "next": paginator.get_next_link()}
+        return with_etag(Response(HistoryOutput(page).data), instance.version)
 
 
 class InstanceTransitionListView(APIView):
