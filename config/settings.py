@@ -71,6 +71,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.accounts.context_processors.single_sign_on",
             ],
         },
     },
@@ -175,6 +176,17 @@ OIDC_DRF_AUTH_BACKEND = env.str(
     "OIDC_DRF_AUTH_BACKEND", default="mozilla_django_oidc.auth.OIDCAuthenticationBackend"
 )
 API_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_USER_ENDPOINT)
+# Staff sign in to the browser through the same provider once its authorization and token
+# endpoints are known too (apps/accounts/oidc.py). OIDC_ROLE_MAP maps the provider's group names
+# (in the OIDC_ROLES_CLAIM claim) to roles: "approvers-finance=Finance,it-staff=IT".
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
+OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
+OIDC_SIGN_IN_ENABLED = bool(API_OIDC_ENABLED and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
+if OIDC_SIGN_IN_ENABLED:
+    if "mozilla_django_oidc" not in INSTALLED_APPS:
+        INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.append("apps.accounts.oidc.StaffOIDCBackend")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -10,5 +10,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Answers 404 until an identity provider is configured (apps/accounts/oidc.py).
+    path("oidc/", include("apps.accounts.oidc_urls")),
     path("", include("apps.inbox.urls")),
 ]
