@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import User
 from apps.accounts.services import api_key_create
+from tests.identity_provider import identity_provider  # noqa: F401 (a fixture for the bearer-token tests)
 
 
 @pytest.fixture(autouse=True)

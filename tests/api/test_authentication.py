@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
@@ -87,40 +84,7 @@ def test_admin_creates_lists_and_revokes_keys(people, admin_client):
     assert api_key.revoked_at is not None
 
 
-class _UserInfo(BaseHTTPRequestHandler):
-    """The identity provider's userinfo endpoint: one good token."""
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.headers.get("Authorization") != "Bearer good-token":
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Bearer error="invalid_token", error_description="expired"')
-            self.end_headers()
-            return
-        body = json.dumps({"sub": "42", "email": "lead@example.com"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def identity_provider(settings):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _UserInfo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.OIDC_OP_USER_ENDPOINT = f"http://127.0.0.1:{server.server_port}/userinfo"
-    settings.OIDC_RP_CLIENT_ID = "approval-inbox"
-    settings.OIDC_OP_TOKEN_ENDPOINT = f"http://127.0.0.1:{server.server_port}/token"
-    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = f"http://127.0.0.1:{server.server_port}/authorize"
-    settings.OIDC_CREATE_USER = False
-    yield server
-    server.shutdown()
-
-
-def test_oidc_bearer_token_acts_as_the_matching_user(people, identity_provider, monkeypatch):
+def test_oidc_bearer_token_acts_as_the_matching_user(people, identity_provider, monkeypatch, settings):
     from mozilla_django_oidc.contrib.drf import OIDCAuthentication
     from rest_framework.views import APIView
 
@@ -129,7 +93,9 @@ def test_oidc_bearer_token_acts_as_the_matching_user(people, identity_provider, 
     # With OIDC configured, settings put its class after the API-key one; do the same here.
     monkeypatch.setattr(APIView, "authentication_classes", [ApiKeyAuthentication, OIDCAuthentication])
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Bearer good-token")
+    settings.OIDC_CREATE_USER = False
+    good_token = identity_provider.issue_token({"sub": "42", "email": "lead@example.com"})
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {good_token}")
     queues = client.get("/api/v1/queues/")
     assert queues.status_code == 200, queues.content
     assert [q["slug"] for q in queues.json()["results"]] == ["team-leads"]
