@@ -180,6 +180,8 @@ API_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_USER_ENDPOINT)
 # endpoints are known too (apps/accounts/oidc.py). OIDC_ROLE_MAP maps the provider's group names
 # (in the OIDC_ROLES_CLAIM claim) to roles: "approvers-finance=Finance,it-staff=IT".
 OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+# Seconds per call to the provider: without a limit a hung provider holds the request forever.
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
 OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
 OIDC_SIGN_IN_ENABLED = bool(API_OIDC_ENABLED and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
