@@ -3,6 +3,7 @@ against the loopback provider (tests/identity_provider.py), and the provider's g
 
 from __future__ import annotations
 
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -212,3 +213,15 @@ def test_the_sign_in_page_offers_single_sign_on_only_when_configured(client, db,
     assert "Sign in with single sign-on" not in page.content.decode()
     assert client.get("/oidc/authenticate/").status_code == 404
     assert client.get("/oidc/callback/", {"code": "x", "state": "y"}).status_code == 404
+
+
+def test_an_unreachable_token_endpoint_returns_to_the_sign_in_page(client, people, settings, sso):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        settings.OIDC_OP_TOKEN_ENDPOINT = f"http://127.0.0.1:{closed.getsockname()[1]}/token"
+        # Bound but not listening: the connection is refused.
+        response = sign_in(client, sso)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?sso=failed"
+    assert not User.objects.filter(username="dana").exists()
