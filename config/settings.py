@@ -89,7 +89,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "apps.accounts.backends.PasswordSignInBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -220,9 +220,23 @@ API_THROTTLE_RATES = {
     "user": env.str("API_THROTTLE_USER", default="1200/minute"),
     "anonymous": env.str("API_THROTTLE_ANONYMOUS", default="60/minute"),
 }
-# Throttle counts must be shared by every web process to mean anything: Redis when there is one.
+# Failed password sign-ins: after this many per account and address (or per address) within
+# the window, further attempts are refused until the window ends (apps/accounts/sign_in_limits.py).
+SIGN_IN_MAX_FAILURES_PER_ACCOUNT = env.int("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", default=5)
+SIGN_IN_MAX_FAILURES_PER_ADDRESS = env.int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", default=50)
+SIGN_IN_FAILURE_WINDOW_SECONDS = env.int("SIGN_IN_FAILURE_WINDOW_SECONDS", default=900)
+# Throttle and sign-in counts must be shared by every web process: Redis when there is one.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "sign-in": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "sign-in",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sign-in"}
+    ),
     "api-throttle": (
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

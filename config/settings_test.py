@@ -20,4 +20,8 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # sees automated steps finish; the real-worker tests start workers with this turned off.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 # Throttle counts stay in the test process, whatever REDIS_URL says (tests clear them freely).
-CACHES = {**CACHES, "api-throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # noqa: F405
+CACHES = {
+    **CACHES,  # noqa: F405
+    "api-throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "sign-in": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sign-in"},
+}  # noqa: F405

@@ -7,6 +7,7 @@ from typing import Any
 
 import pgtrigger
 import pytest
+from django.core.cache import caches
 from django.db import connection
 
 from apps.accounts.models import User
@@ -31,6 +32,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     # teardown, and only the teardown, through; the tests themselves run with the triggers on.
     with pgtrigger.ignore("audit.AuditEvent:audit_append_only", "audit.AuditEvent:audit_no_truncate"):
         return (yield)
+
+
+@pytest.fixture(autouse=True)
+def _forget_failed_sign_ins() -> None:
+    # Failed sign-in counts live in a process-wide cache; each test starts with none.
+    caches["sign-in"].clear()
 
 
 @pytest.fixture(autouse=True)
