@@ -17,6 +17,10 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 
+# The variables whose value came from a key generated into var/ (see `manage.py check --deploy`).
+GENERATED_KEYS: set[str] = set()
+
+
 def _configured_or_generated(variable: str, file_name: str) -> str:
     """The variable's value, or on the embedded default a key generated once and kept in var/.
 
@@ -25,6 +29,7 @@ def _configured_or_generated(variable: str, file_name: str) -> str:
     configured = env.str(variable, default="")
     if configured:
         return configured
+    GENERATED_KEYS.add(variable)
     key_file = VAR_DIR / file_name
     if not key_file.exists():
         VAR_DIR.mkdir(exist_ok=True)

@@ -1,0 +1,31 @@
+"""`manage.py check --deploy` refuses keys generated into var/: production must set them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+CHECK = [sys.executable, "manage.py", "check", "--deploy"]
+
+
+def _check(**env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "AUDIT_HASH_KEY")}
+    base["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(CHECK, cwd=settings.BASE_DIR, env={**base, **env}, capture_output=True, text=True)
+
+
+def test_generated_keys_fail_the_deployment_check():
+    result = _check()
+
+    assert result.returncode == 1
+    assert "ops.E001" in result.stderr and "AUDIT_HASH_KEY is not set" in result.stderr
+    assert "ops.E002" in result.stderr and "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_keys_from_the_environment_pass_it():
+    result = _check(DJANGO_SECRET_KEY="s" * 60 + "K9!", AUDIT_HASH_KEY="a" * 50)
+
+    assert "ops.E00" not in result.stderr
