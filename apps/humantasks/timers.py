@@ -110,7 +110,8 @@ def _escalate(task_id: int, *, now: datetime) -> bool:
                 **details,
                 "overdue_since": task.due_at.isoformat(),
                 "task": task.pk,
-                "title": task.title,
+                # Managers are told a confidential task is late, never what it is about.
+                "title": "A confidential task" if task.is_confidential else task.title,
                 "notify_groups": [f"role-{queue.managers_id}"],
             },
         )

@@ -57,6 +57,19 @@ def test_an_overdue_task_is_escalated_once_and_the_managers_are_told(people):
     [message] = outbox("task.escalated")
     assert message.payload["notify_groups"] == [f"role-{queue.managers_id}"]
     assert message.payload["task"] == task.pk
+    assert message.payload["title"] == task.title
+
+
+@pytest.mark.django_db
+def test_managers_told_of_a_late_confidential_task_do_not_learn_its_title(people):
+    _instance, task = order(people)
+    HumanTask.objects.filter(pk=task.pk).update(is_confidential=True)
+
+    assert tasks_escalate_overdue(now=task.due_at + timedelta(minutes=1)) == 1
+
+    [message] = outbox("task.escalated")
+    assert message.payload["title"] == "A confidential task"
+    assert task.title not in str(message.payload)
 
 
 @pytest.mark.django_db
