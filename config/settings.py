@@ -172,9 +172,7 @@ OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
-OIDC_DRF_AUTH_BACKEND = env.str(
-    "OIDC_DRF_AUTH_BACKEND", default="mozilla_django_oidc.auth.OIDCAuthenticationBackend"
-)
+OIDC_DRF_AUTH_BACKEND = env.str("OIDC_DRF_AUTH_BACKEND", default="apps.accounts.oidc.StaffOIDCBackend")
 API_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_USER_ENDPOINT)
 # Staff sign in to the browser through the same provider once its authorization and token
 # endpoints are known too (apps/accounts/oidc.py). OIDC_ROLE_MAP maps the provider's group names
@@ -194,7 +192,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The first class names the WWW-Authenticate challenge of a 401.
         "apps.api.authentication.ApiKeyAuthentication",
-        *(["mozilla_django_oidc.contrib.drf.OIDCAuthentication"] if API_OIDC_ENABLED else []),
+        *(["apps.api.authentication.BearerTokenAuthentication"] if API_OIDC_ENABLED else []),
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

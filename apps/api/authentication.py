@@ -1,10 +1,12 @@
-"""API-key authentication: `Authorization: Api-Key <key>` acts as the key's user."""
+"""API-key authentication (`Authorization: Api-Key <key>` acts as the key's user) and OIDC
+bearer tokens (`Authorization: Bearer <token>`, the same people as the browser's single sign-on)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
+from mozilla_django_oidc.contrib.drf import OIDCAuthentication
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -51,3 +53,15 @@ def client_id(request: Any) -> str | None:
     if isinstance(auth, str) and auth:
         return f"token:{hashlib.sha256(auth.encode()).hexdigest()[:32]}"
     return None
+
+
+class BearerTokenAuthentication(OIDCAuthentication):
+    """mozilla-django-oidc's bearer tokens, resolved by settings.OIDC_DRF_AUTH_BACKEND (by
+    default the browser's StaffOIDCBackend: same username, same role sync), refusing
+    deactivated accounts as the browser sign-in does."""
+
+    def authenticate(self, request: Request) -> tuple[User, str] | None:
+        result = super().authenticate(request)
+        if result is not None and not result[0].is_active:
+            raise exceptions.AuthenticationFailed("This account is disabled.")
+        return result

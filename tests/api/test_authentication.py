@@ -85,19 +85,25 @@ def test_admin_creates_lists_and_revokes_keys(people, admin_client):
 
 
 def test_oidc_bearer_token_acts_as_the_matching_user(people, identity_provider, monkeypatch, settings):
-    from mozilla_django_oidc.contrib.drf import OIDCAuthentication
     from rest_framework.views import APIView
 
-    from apps.api.authentication import ApiKeyAuthentication
+    from apps.api.authentication import ApiKeyAuthentication, BearerTokenAuthentication
 
     # With OIDC configured, settings put its class after the API-key one; do the same here.
-    monkeypatch.setattr(APIView, "authentication_classes", [ApiKeyAuthentication, OIDCAuthentication])
+    monkeypatch.setattr(APIView, "authentication_classes", [ApiKeyAuthentication, BearerTokenAuthentication])
     client = APIClient()
-    settings.OIDC_CREATE_USER = False
-    good_token = identity_provider.issue_token({"sub": "42", "email": "lead@example.com"})
+    # The same person as the browser's single sign-on: found by username, not by email.
+    good_token = identity_provider.issue_token(
+        {"sub": "42", "preferred_username": "lead", "email": "someone.else@example.com"}
+    )
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {good_token}")
     queues = client.get("/api/v1/queues/")
     assert queues.status_code == 200, queues.content
     assert [q["slug"] for q in queues.json()["results"]] == ["team-leads"]
     client.credentials(HTTP_AUTHORIZATION="Bearer stale-token")
+    problem(client.get("/api/v1/queues/"), 401, "authentication-failed")
+
+    people["lead"].is_active = False
+    people["lead"].save()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {good_token}")
     problem(client.get("/api/v1/queues/"), 401, "authentication-failed")
