@@ -119,13 +119,19 @@ def task_access(*, user: User, task: HumanTask) -> TaskAccess:
 
 def task_get_for(*, user: User, task_id: int) -> HumanTask:
     """The task if `user` may see it; otherwise NotFound, never a hint that it exists."""
+    return task_with_access_for(user=user, task_id=task_id)[0]
+
+
+def task_with_access_for(*, user: User, task_id: int) -> tuple[HumanTask, TaskAccess]:
+    """task_get_for, with what `user` may do with the task (computed once, for pages that show it)."""
     try:
         task = HumanTask.objects.select_related("instance", "queue", "assignee").get(pk=task_id)
     except (HumanTask.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such task.") from None
-    if not task_access(user=user, task=task).view:
+    access = task_access(user=user, task=task)
+    if not access.view:
         raise NotFound("No such task.")
-    return task
+    return task, access
 
 
 def steps_completed(*, instance: WorkflowInstance) -> set[str]:

@@ -11,7 +11,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_events_of_instance
 from apps.humantasks.models import HumanTask
 from apps.humantasks.policy import decision_refusal
-from apps.humantasks.selectors import TaskAccess, task_access, task_get_for
+from apps.humantasks.selectors import TaskAccess, task_with_access_for
 from apps.workflows.definitions import HumanStep
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
@@ -36,10 +36,9 @@ class TaskPage:
 
 def task_page_for(*, user: User, task_id: int) -> TaskPage:
     """The task and its process as `user` may see them; NotFound outside their reach."""
-    task = task_get_for(user=user, task_id=task_id)
+    task, access = task_with_access_for(user=user, task_id=task_id)
     instance = as_definition(task.instance)
     step = instance.human_step(task.step)
-    access = task_access(user=user, task=task)
     held_by_other = task.state == HumanTask.State.CLAIMED and task.assignee_id != user.pk
     refusal = None
     if access.work and task.is_open and step is not None and not held_by_other:

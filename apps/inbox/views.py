@@ -6,6 +6,7 @@ domain error into a form error with its HTTP status (never a 500).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -51,34 +52,33 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def task_claim(request: HttpRequest, task_id: int) -> HttpResponse:
-    page = _page_or_404(request, task_id)
-    form = TaskActionForm(request.POST)
-    if not form.is_valid():
-        return _task_page(request, page, action_form=form, status=400)
-    try:
-        task_services.task_claim(
-            task=page.task, actor=request.user, expected_version=form.cleaned_data["version"]
-        )
-    except DomainError as error:
-        return _task_page(request, page, action_form=form, error=error)
-    messages.success(request, "You have claimed this task; nobody else can decide it now.")
-    return redirect("inbox:task", task_id=page.task.pk)
+    return _task_action(
+        request,
+        task_id,
+        task_services.task_claim,
+        "You have claimed this task; nobody else can decide it now.",
+    )
 
 
 @login_required
 @require_POST
 def task_unclaim(request: HttpRequest, task_id: int) -> HttpResponse:
+    return _task_action(request, task_id, task_services.task_unclaim, "The task is back in its queue.")
+
+
+def _task_action(
+    request: HttpRequest, task_id: int, service: Callable[..., object], done: str
+) -> HttpResponse:
+    """Claim or unclaim: the form carries only the version the person was looking at."""
     page = _page_or_404(request, task_id)
     form = TaskActionForm(request.POST)
     if not form.is_valid():
         return _task_page(request, page, action_form=form, status=400)
     try:
-        task_services.task_unclaim(
-            task=page.task, actor=request.user, expected_version=form.cleaned_data["version"]
-        )
+        service(task=page.task, actor=request.user, expected_version=form.cleaned_data["version"])
     except DomainError as error:
         return _task_page(request, page, action_form=form, error=error)
-    messages.success(request, "The task is back in its queue.")
+    messages.success(request, done)
     return redirect("inbox:task", task_id=page.task.pk)
 
 
