@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "guardian",
     "pgtrigger",
     "django_htmx",
+    "apps.core",
     "apps.accounts",
     "apps.audit",
     "apps.workflows",

@@ -8,7 +8,7 @@ import re
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.workflows.errors import StaleVersion
+from apps.core.errors import StaleVersion
 
 _VERSION_TAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 

@@ -1,6 +1,6 @@
 """RFC 9457 problem+json: the one place errors become HTTP answers.
 
-Domain errors (apps.workflows.errors.DomainError and subclasses) map by their `kind`;
+Domain errors (apps.core.errors.DomainError and subclasses) map by their `kind`;
 Django REST framework's own errors by their class. Each answer has a stable `type`
 (`urn:approval-inbox:problem:<code>`), a `title`, the `status`, a human `detail`, the
 request path as `instance`, and `errors` (field -> messages) where fields are at fault.
@@ -17,19 +17,10 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from apps.audit import context as audit_context
-from apps.workflows.errors import DomainError
+from apps.core.errors import DomainError, http_status
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:approval-inbox:problem:"
-
-DOMAIN_STATUS = {
-    "invalid": status.HTTP_400_BAD_REQUEST,
-    "not_found": status.HTTP_404_NOT_FOUND,
-    "forbidden": status.HTTP_403_FORBIDDEN,
-    "conflict": status.HTTP_409_CONFLICT,
-    "precondition_failed": status.HTTP_412_PRECONDITION_FAILED,
-    "unprocessable": status.HTTP_422_UNPROCESSABLE_ENTITY,
-}
 
 TITLES = {
     400: "Bad request",
@@ -129,7 +120,7 @@ def _summary(errors: dict[str, list[str]]) -> str:
 def problem_for(exc: Exception, request: Any = None) -> Response | None:
     """The problem+json answer for `exc`, or None for an unexpected error (a real 500)."""
     if isinstance(exc, DomainError):
-        status_code = DOMAIN_STATUS.get(exc.kind, status.HTTP_400_BAD_REQUEST)
+        status_code = http_status(exc)
         errors = {key: value if isinstance(value, list) else [value] for key, value in exc.errors.items()}
         return problem_response(
             status_code=status_code, code=exc.code, detail=exc.detail, request=request, errors=errors

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from apps.audit.models import AuditEvent
-from apps.workflows.admin import ReadOnlyAdminMixin, pretty_json
+from apps.core.admin import ReadOnlyAdminMixin, pretty_json
 
 
 @admin.register(AuditEvent)

@@ -66,18 +66,6 @@ def audit_events_of_instance(*, instance: WorkflowInstance) -> QuerySet[AuditEve
     return AuditEvent.objects.filter(instance=instance).order_by("seq")
 
 
-def audit_events_of_instance_for(*, user: User, instance: WorkflowInstance) -> QuerySet[AuditEvent]:
-    """An instance's history as `user` may read it: the events of a confidential task are
-    left out unless `user` may see that task (auditors read every event anyway)."""
-    from apps.humantasks.selectors import tasks_visible_to
-
-    events = audit_events_of_instance(instance=instance)
-    if user.is_active and user.has_perm(VIEW_AUDIT):
-        return events
-    hidden = Q(task__is_confidential=True) & ~Q(task_id__in=tasks_visible_to(user=user).values("pk"))
-    return events.exclude(hidden)
-
-
 @dataclass(frozen=True)
 class AuditFilters:
     instance_id: int | None = None

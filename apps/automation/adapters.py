@@ -29,24 +29,13 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from apps.automation.breakers import breaker_call
+from apps.automation.errors import PermanentAdapterError, TransientAdapterError
 
 
 class StepAdapter(Protocol):
     system: str
 
     def run(self, *, data: dict[str, Any], idempotency_key: str = "") -> dict[str, Any]: ...
-
-
-class AdapterError(Exception):
-    """The external system could not give the step its result."""
-
-
-class TransientAdapterError(AdapterError):
-    """Worth trying again later: the system was slow, unreachable, overloaded or broken for now."""
-
-
-class PermanentAdapterError(AdapterError):
-    """Trying again cannot help: the system refused the request or answered nonsense."""
 
 
 def adapter_for(name: str) -> StepAdapter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from apps.automation.models import StepRun
-from apps.workflows.admin import ReadOnlyAdminMixin
+from apps.core.admin import ReadOnlyAdminMixin
 
 
 @admin.register(StepRun)

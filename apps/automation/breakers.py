@@ -18,6 +18,8 @@ import pybreaker
 import redis
 from django.conf import settings
 
+from apps.automation.errors import PermanentAdapterError, TransientAdapterError
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -39,8 +41,6 @@ def _storage(system: str) -> pybreaker.CircuitBreakerStorage:
 
 
 def breaker_for(system: str) -> pybreaker.CircuitBreaker:
-    from apps.automation.adapters import PermanentAdapterError
-
     breaker = _breakers.get(system)
     if breaker is None:
         breaker = pybreaker.CircuitBreaker(
@@ -57,8 +57,6 @@ def breaker_for(system: str) -> pybreaker.CircuitBreaker:
 
 def breaker_call(system: str, call: Callable[..., T], *args: Any) -> T:
     """Call through the system's breaker; an open breaker is a transient failure."""
-    from apps.automation.adapters import TransientAdapterError
-
     try:
         return breaker_for(system).call(call, *args)
     except pybreaker.CircuitBreakerError:

@@ -20,17 +20,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.automation.adapters import PermanentAdapterError, TransientAdapterError, adapter_for
+from apps.automation.adapters import adapter_for
+from apps.automation.errors import PermanentAdapterError, TransientAdapterError
 from apps.automation.models import StepRun
+from apps.core.errors import InvalidProcessData, NotFound
 from apps.notifications.services import outbox_put
 from apps.workflows import services as workflow_services
-from apps.workflows.errors import InvalidProcessData, NotFound
 from apps.workflows.transitions import TransitionContext
 from apps.workflows.validation import validate_process_data
 
 if TYPE_CHECKING:
     from apps.workflows.definitions import AutomatedStep
     from apps.workflows.models import WorkflowInstance
+    from apps.workflows.reactions import StateChange
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +56,16 @@ def retry_delay(*, attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def step_runs_schedule(*, instance: WorkflowInstance) -> list[StepRun]:
-    """Called inside instance_fire's transaction when the instance entered a new state.
+def step_runs_schedule(change: StateChange) -> list[StepRun]:
+    """The engine's reaction (apps.workflows.reactions) when an instance entered a new state,
+    inside instance_fire's transaction; the outbox relay enqueues each job after commit, so
+    nothing is sent before the commit and nothing is lost if the broker is down then.
 
     Unfinished runs of earlier states are superseded; each step of the new state whose
     result is not recorded gets a run and an outbox row that enqueues its first attempt.
     """
-    if not instance.automated_steps:
+    instance = change.instance
+    if not change.entered_new_state or not instance.automated_steps:
         return []
     now = timezone.now()
     StepRun.objects.filter(instance=instance, state__in=UNFINISHED).update(

@@ -1,5 +1,7 @@
-"""Queues are configuration and editable here; tasks are for reading only (they change
-through apps.humantasks.services, which checks permissions and writes the audit log).
+"""Queues are configuration and editable here; tasks, and the process instances they
+belong to, are for reading only (they change through the services, which check
+permissions and write the audit log). The instances' admin lives here, not in the engine,
+because it lists each instance's tasks, and the engine knows nothing of tasks.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import ReadOnlyAdminMixin, pretty_json
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.selectors import tasks_visible_to
 from apps.humantasks.services import queue_create
-from apps.workflows.admin import ReadOnlyAdminMixin, pretty_json
+from apps.workflows.models import WorkflowInstance
 
 QUEUE_CREATE_FIELDS = ("slug", "name", "description", "role", "managers")
 
@@ -95,3 +98,45 @@ class HumanTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Decision data")
     def decision(self, task: HumanTask) -> str:
         return pretty_json(task.decision_data)
+
+
+class HumanTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = HumanTask
+    fields = ("title", "step", "queue", "state", "assignee", "outcome", "decided_by", "due_at", "closed_at")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+    show_change_link = True
+    extra = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HumanTask]:
+        # The admin is no back door to confidential tasks: the same reach as everywhere else.
+        return super().get_queryset(request).filter(pk__in=tasks_visible_to(user=request.user).values("pk"))
+
+
+@admin.register(WorkflowInstance)
+class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("business_key", "kind", "state", "requester", "created_at", "finished_at")
+    list_filter = ("kind", "state", "definition_version")
+    search_fields = ("business_key", "requester__username", "started_by__username")
+    list_select_related = ("requester",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    inlines = (HumanTaskInline,)
+    fields = (
+        "kind",
+        "definition_version",
+        "business_key",
+        "state",
+        "business_data",
+        "requester",
+        "started_by",
+        "created_at",
+        "updated_at",
+        "finished_at",
+        "version",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Business data")
+    def business_data(self, instance: WorkflowInstance) -> str:
+        return pretty_json(instance.data)

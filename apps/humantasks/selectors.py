@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.humantasks.errors import NotFound
+from apps.audit.models import AuditEvent
+from apps.audit.selectors import audit_events_of_instance
+from apps.core.errors import NotFound
 from apps.humantasks.models import (
     OPEN_STATES,
     HumanTask,
@@ -22,10 +25,12 @@ from apps.humantasks.models import (
     QueueGroupObjectPermission,
     QueueUserObjectPermission,
 )
+from apps.workflows.models import WorkflowInstance
+from apps.workflows.registry import as_definition
+from apps.workflows.selectors import MAX_ID, InstanceFilters
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
-    from apps.workflows.models import WorkflowInstance
 
 WORK = "work_on_queue"
 MANAGE = "manage_queue"
@@ -167,7 +172,7 @@ class InboxCursor:
 
     @classmethod
     def decode(cls, token: str) -> InboxCursor:
-        from apps.humantasks.errors import InvalidDecision
+        from apps.core.errors import InvalidDecision
 
         try:
             padded = token + "=" * (-len(token) % 4)
@@ -348,3 +353,66 @@ def queue_counts_for(*, user: User) -> list[QueueCounts]:
         .order_by("name", "id")
     )
     return [QueueCounts(q, q.open_count, q.claimed_count, q.overdue_count) for q in queues]
+
+
+# --- Instances and their history, as a person may see them -------------------------------------------
+# The engine knows nothing of tasks, so what a person may see of a process (theirs, or one
+# with a task they may see) is decided here, once, for the API, the pages, the admin and
+# the export alike.
+
+VIEW_ALL_INSTANCES = "workflows.view_workflowinstance"
+VIEW_AUDIT = "audit.view_auditevent"
+
+
+def instances_visible_to(*, user: User) -> QuerySet[WorkflowInstance]:
+    """Instances `user` may read: their own (requested or started), every one for holders of
+    the global view permission (auditors), and any with a task `user` may see."""
+    if not user.is_authenticated or not user.is_active:
+        return WorkflowInstance.objects.none()
+    if user.has_perm(VIEW_ALL_INSTANCES):
+        return WorkflowInstance.objects.all()
+    seen_tasks = tasks_visible_to(user=user).filter(instance=OuterRef("pk"))
+    return WorkflowInstance.objects.filter(Q(requester=user) | Q(started_by=user) | Exists(seen_tasks))
+
+
+def instance_list(*, user: User, filters: InstanceFilters | None = None) -> QuerySet[WorkflowInstance]:
+    """The instances `user` may read that match `filters`, with the people the list shows joined in."""
+    filters = filters or InstanceFilters()
+    return instances_visible_to(user=user).filter(filters.q()).select_related("requester", "started_by")
+
+
+def instance_get_for(*, user: User, instance_id: int | str) -> WorkflowInstance:
+    """The instance (as its kind) if `user` may read it; otherwise NotFound, never a hint it exists."""
+    try:
+        pk = int(instance_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such process instance.") from None
+    if not 0 < pk <= MAX_ID:
+        raise NotFound("No such process instance.")
+    instance = instances_visible_to(user=user).select_related("requester", "started_by").filter(pk=pk).first()
+    if instance is None:
+        raise NotFound("No such process instance.")
+    return as_definition(instance)
+
+
+def history_visible_to(*, user: User, instance: WorkflowInstance) -> QuerySet[AuditEvent]:
+    """An instance's history (its audit events in chain order) as `user` may read it: the
+    events of a confidential task are left out unless `user` was granted that task;
+    auditors (the audit log's view permission) read every event.
+
+    One query, asked in SQL rather than with has_perm(), which would load every permission
+    the reader has (two more queries) on pages that otherwise never need them.
+    """
+    events = audit_events_of_instance(instance=instance)
+    if not user.is_active:
+        return events.none()
+    if user.is_superuser:
+        return events
+    app_label, codename = VIEW_AUDIT.split(".")
+    auditor = Exists(
+        Permission.objects.filter(content_type__app_label=app_label, codename=codename).filter(
+            Q(user=user) | Q(group__user=user)
+        )
+    )
+    hidden = Q(task__is_confidential=True) & ~Q(task_id__in=_task_ids_granted_to(user=user))
+    return events.filter(auditor | ~hidden)

@@ -21,31 +21,14 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.humantasks.models import OPEN_STATES, HumanTask
+from apps.humantasks.services.locking import task_lock, task_save_new_version
 from apps.notifications.services import outbox_put
-from apps.workflows.models import WorkflowInstance
-from apps.workflows.registry import as_definition
 
 BATCH = 200
 
 
 def _default(hours: float) -> Value:
     return Value(timedelta(hours=hours))
-
-
-def _lock(task_id: int) -> tuple[HumanTask, WorkflowInstance] | None:
-    """The task and its instance, locked in the order every task writer uses; None when
-    another transaction holds the instance (this round leaves the task alone)."""
-    instance_id = HumanTask.objects.filter(pk=task_id).values_list("instance_id", flat=True).first()
-    if instance_id is None:
-        return None
-    instance = WorkflowInstance.objects.select_for_update(skip_locked=True).filter(pk=instance_id).first()
-    if instance is None:
-        return None
-    task = (
-        HumanTask.objects.select_for_update(of=("self",)).select_related("queue", "assignee").get(pk=task_id)
-    )
-    task.instance = as_definition(instance)
-    return task, task.instance
 
 
 def _requester_only(task: HumanTask) -> bool:
@@ -68,7 +51,7 @@ def tasks_escalate_overdue(*, now: datetime | None = None) -> int:
 
 def _escalate(task_id: int, *, now: datetime) -> bool:
     with transaction.atomic():
-        locked = _lock(task_id)
+        locked = task_lock(task_id=task_id, skip_locked=True)
         if locked is None:
             return False
         task, instance = locked
@@ -85,8 +68,7 @@ def _escalate(task_id: int, *, now: datetime) -> bool:
         if moves:
             task.release()
             task.queue, task.assignee, task.claimed_at = target, None, None
-        task.version += 1
-        task.save()
+        task_save_new_version(task)
         details = {
             "queue": queue.slug,
             "to_queue": task.queue.slug,
@@ -139,7 +121,7 @@ def tasks_remind_assignees(*, now: datetime | None = None) -> int:
 
 def _remind(task_id: int, *, now: datetime) -> bool:
     with transaction.atomic():
-        locked = _lock(task_id)
+        locked = task_lock(task_id=task_id, skip_locked=True)
         if locked is None:
             return False
         task, instance = locked
@@ -187,7 +169,7 @@ def claims_release_stale(*, now: datetime | None = None) -> int:
 
 def _release(task_id: int, *, now: datetime) -> bool:
     with transaction.atomic():
-        locked = _lock(task_id)
+        locked = task_lock(task_id=task_id, skip_locked=True)
         if locked is None:
             return False
         task, instance = locked
@@ -201,8 +183,7 @@ def _release(task_id: int, *, now: datetime) -> bool:
         previous, untouched_since = task.assignee, task.updated_at
         task.release()
         task.assignee, task.claimed_at = None, None
-        task.version += 1
-        task.save()
+        task_save_new_version(task)
         audit_record(
             action="task.claim_released",
             actor=None,

@@ -9,12 +9,11 @@ from typing import Any
 from django import forms
 from django.forms.fields import InvalidJSONInput
 
-from apps.humantasks.errors import InvalidDecision
+from apps.core.errors import DomainError, InvalidDecision
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.selectors import InboxCursor, InboxFilters
 from apps.humantasks.services import MAX_COMMENT_LENGTH
 from apps.workflows.definitions import HumanStep
-from apps.workflows.errors import DomainError
 
 ANY_OPEN = ""
 CLAIMED_BY_ME = "mine"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from apps.audit.models import AuditEvent
-from apps.audit.selectors import audit_events_of_instance
 from apps.humantasks.models import HumanTask
 from apps.humantasks.policy import decision_refusal
-from apps.humantasks.selectors import TaskAccess, task_with_access_for
+from apps.humantasks.selectors import TaskAccess, history_visible_to, task_with_access_for
 from apps.workflows.definitions import HumanStep
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
@@ -53,15 +52,8 @@ def task_page_for(*, user: User, task_id: int) -> TaskPage:
         may_unclaim=task.state == HumanTask.State.CLAIMED and (task.assignee_id == user.pk or access.manage),
         may_decide=workable and not held_by_other,
         refusal=refusal,
-        history=_history_shown_with(task),
+        history=history_visible_to(user=user, instance=task.instance),
     )
-
-
-def _history_shown_with(task: HumanTask) -> QuerySet[AuditEvent]:
-    # Someone who may see this task may see its process's history, but not what was
-    # decided on another task of it that is confidential.
-    hidden = Q(task__is_confidential=True) & ~Q(task_id=task.pk)
-    return audit_events_of_instance(instance=task.instance).exclude(hidden)
 
 
 def decision_data_skeleton(step: HumanStep) -> dict[str, Any]:

@@ -17,12 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.api.problems import DOMAIN_STATUS
+from apps.core.errors import DomainError, NotFound, http_status
 from apps.humantasks import services as task_services
 from apps.humantasks.selectors import inbox_for, queues_visible_to
 from apps.inbox.forms import DecisionForm, InboxFilterForm, TaskActionForm, outcome_label
 from apps.inbox.selectors import TaskPage, decision_data_skeleton, task_page_for
-from apps.workflows.errors import DomainError, NotFound
 
 PAGE_SIZE = 25
 
@@ -127,7 +126,7 @@ def _task_page(
         if isinstance(error, NotFound):
             raise Http404("No such task.")
         # The same status the API answers with: one mapping of domain errors to HTTP.
-        status = DOMAIN_STATUS.get(error.kind, 400)
+        status = http_status(error)
         if action_form is not None:
             action_form.add_domain_error(error)
     if decision_form is None and page.may_decide and page.step is not None:

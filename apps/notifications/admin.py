@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdminMixin
 from apps.notifications.models import OutboxMessage
-from apps.workflows.admin import ReadOnlyAdminMixin
 
 
 @admin.register(OutboxMessage)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from apps.workflows.errors import UnknownProcessKind
+from apps.core.errors import UnknownProcessKind
 
 if TYPE_CHECKING:
     from apps.workflows.models import WorkflowInstance

@@ -6,32 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q
 from django_fsm import RETURN_VALUE
 
-from apps.workflows.errors import NotFound, UnknownProcessKind
+from apps.core.errors import NotFound, UnknownProcessKind
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.registry import as_definition, definition_latest, process_kinds_latest
+from apps.workflows.registry import definition_latest, process_kinds_latest
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
 
-VIEW_ALL = "workflows.view_workflowinstance"
 # Largest value a PostgreSQL bigint primary key holds; beyond it a lookup is a database error, not a miss.
 MAX_ID = 2**63 - 1
-
-
-def instances_visible_to(*, user: User) -> QuerySet[WorkflowInstance]:
-    """Instances `user` may read: their own (requested or started), every one for holders of
-    the global view permission (auditors), and any with a task `user` may see."""
-    from apps.humantasks.selectors import tasks_visible_to
-
-    if not user.is_authenticated or not user.is_active:
-        return WorkflowInstance.objects.none()
-    if user.has_perm(VIEW_ALL):
-        return WorkflowInstance.objects.all()
-    seen_tasks = tasks_visible_to(user=user).filter(instance=OuterRef("pk"))
-    return WorkflowInstance.objects.filter(Q(requester=user) | Q(started_by=user) | Exists(seen_tasks))
 
 
 @dataclass(frozen=True)
@@ -55,26 +41,6 @@ class InstanceFilters:
         if self.started_before is not None:
             q &= Q(created_at__lt=self.started_before)
         return q
-
-
-def instance_list(*, user: User, filters: InstanceFilters | None = None) -> QuerySet[WorkflowInstance]:
-    """The instances `user` may read that match `filters`, with the people the list shows joined in."""
-    filters = filters or InstanceFilters()
-    return instances_visible_to(user=user).filter(filters.q()).select_related("requester", "started_by")
-
-
-def instance_get_for(*, user: User, instance_id: int | str) -> WorkflowInstance:
-    """The instance (as its kind) if `user` may read it; otherwise NotFound, never a hint it exists."""
-    try:
-        pk = int(instance_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such process instance.") from None
-    if not 0 < pk <= MAX_ID:
-        raise NotFound("No such process instance.")
-    instance = instances_visible_to(user=user).select_related("requester", "started_by").filter(pk=pk).first()
-    if instance is None:
-        raise NotFound("No such process instance.")
-    return as_definition(instance)
 
 
 def instance_transitions_available(*, instance: WorkflowInstance, user: User) -> list[str]:

@@ -1,7 +1,8 @@
 """The only writers of workflow instances. `instance_fire` is the one place a transition
 runs: it checks the trigger and permission, runs the FSM transition, saves, audits, writes
-its outbox rows (the event, the automated steps to enqueue), and lets the human-task and
-automation layers react, all inside the caller's transaction on a locked row.
+its outbox row, and calls the registered reactions (apps.workflows.reactions: the human-task
+app opens and closes tasks, automation schedules steps), all inside the caller's
+transaction on a locked row.
 `instance_start` and `instance_transition` own that transaction.
 """
 
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.workflows.errors import (
+from apps.core.errors import (
     DuplicateBusinessKey,
     InvalidProcessData,
     NotFound,
@@ -23,7 +24,9 @@ from apps.workflows.errors import (
     StaleVersion,
     TransitionNotAllowed,
 )
+from apps.notifications.services import outbox_put
 from apps.workflows.models import WorkflowInstance
+from apps.workflows.reactions import StateChange, reactions
 from apps.workflows.registry import as_definition, definition_latest
 from apps.workflows.transitions import TransitionContext
 from apps.workflows.validation import validate_process_data
@@ -89,12 +92,22 @@ def instance_start(
     return instance
 
 
-def instance_lock(*, instance_id: int) -> WorkflowInstance:
-    """Lock the instance row for the rest of the transaction and return it as its process kind."""
+def instance_lock(*, instance_id: int, skip_locked: bool = False) -> WorkflowInstance | None:
+    """Lock the instance row for the rest of the transaction and return it as its process kind.
+
+    Every writer of an instance's rows (its tasks, step runs, audit chain, outbox rows) takes
+    this lock first, so they never deadlock and outbox ids follow commit order. With
+    `skip_locked` (timers), an instance another transaction holds answers None at once.
+    """
+    rows = WorkflowInstance.objects.select_for_update(skip_locked=skip_locked)
     try:
-        instance = WorkflowInstance.objects.select_for_update().get(pk=instance_id)
-    except (WorkflowInstance.DoesNotExist, ValueError, TypeError):
-        raise NotFound("No such process instance.") from None
+        instance = rows.filter(pk=instance_id).first()
+    except (ValueError, TypeError):
+        instance = None
+    if instance is None:
+        if skip_locked:
+            return None
+        raise NotFound("No such process instance.")
     return as_definition(instance)
 
 
@@ -180,11 +193,6 @@ def instance_fire(
         data={"transition": transition, "trigger": trigger, "input": context.data},
     )
 
-    from apps.automation.dispatch import automated_steps_schedule
-    from apps.humantasks.services import tasks_sync_with_instance
-    from apps.notifications.services import outbox_put
-
-    tasks_sync_with_instance(instance=instance, previous_state=from_state, actor=actor)
     # Side effects leave through the outbox, written in this transaction (DESIGN.md invariant 5).
     outbox_put(
         topic="instance.transitioned",
@@ -198,5 +206,6 @@ def instance_fire(
             "version": instance.version,
         },
     )
-    if instance.state != from_state:
-        automated_steps_schedule(instance=instance)
+    change = StateChange(instance=instance, transition=transition, from_state=from_state, context=context)
+    for reaction in reactions():
+        reaction(change)

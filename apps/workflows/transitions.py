@@ -10,7 +10,9 @@ Every transition of a process kind carries `custom={"trigger": ...}`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +27,19 @@ EXTERNAL = {"trigger": "external"}
 
 @dataclass
 class TransitionContext:
+    """What a transition method receives.
+
+    `steps_completed` names the human steps of the instance already decided. Whoever fires
+    a "task" transition (the human-task app, which knows; the engine does not) passes
+    `completed_steps`, a function the context calls once, the first time a transition asks,
+    so that kinds which never ask cost no query.
+    """
+
     actor: User | None
     data: dict[str, Any] = field(default_factory=dict)
     task: HumanTask | None = None
+    completed_steps: Callable[[], frozenset[str]] | None = field(default=None, repr=False)
+
+    @cached_property
+    def steps_completed(self) -> frozenset[str]:
+        return self.completed_steps() if self.completed_steps is not None else frozenset()

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from jsonschema import Draft202012Validator
 
-from apps.workflows.errors import InvalidProcessData
+from apps.core.errors import InvalidProcessData
 
 
 def validation_errors(schema: Mapping[str, Any], data: Any) -> dict[str, list[str]]:

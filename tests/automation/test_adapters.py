@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from apps.automation.adapters import HttpCreditBureau, PermanentAdapterError, TransientAdapterError
+from apps.automation.adapters import HttpCreditBureau
 from apps.automation.breakers import breaker_state
+from apps.automation.errors import PermanentAdapterError, TransientAdapterError
 from tests.conftest import account_activation_data
 from tests.external_systems import Reply
 

@@ -15,9 +15,8 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.automation.models import StepRun
 from apps.automation.services import step_run_attempt, step_runs_recover_stalled
-from apps.humantasks.errors import InvalidDecision
+from apps.core.errors import InvalidDecision, InvalidProcessData
 from apps.notifications.models import OutboxMessage
-from apps.workflows.errors import InvalidProcessData
 from apps.workflows.services import instance_start
 from tests.conftest import account_activation_data
 from tests.db_state import audit_actions, writes_nothing

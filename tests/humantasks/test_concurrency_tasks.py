@@ -13,10 +13,17 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_first_break
-from apps.humantasks.errors import DecisionRefused, NotFound, TaskClosed, TaskConflict
+from apps.core.errors import (
+    DecisionRefused,
+    DomainError,
+    DuplicateBusinessKey,
+    NotFound,
+    TaskClosed,
+    TaskConflict,
+    TransitionNotAllowed,
+)
 from apps.humantasks.models import OPEN_STATES, HumanTask, Queue
 from apps.humantasks.services import task_cancel, task_claim, task_complete, task_reassign
-from apps.workflows.errors import DomainError, DuplicateBusinessKey, TransitionNotAllowed
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
 from apps.workflows.services import instance_start, instance_transition

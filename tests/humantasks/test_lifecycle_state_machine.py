@@ -25,6 +25,7 @@ from apps.accounts.models import User
 from apps.accounts.services import roles_ensure
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_first_break
+from apps.core.errors import DomainError
 from apps.humantasks.models import HumanTask, HumanTaskUserObjectPermission, Queue
 from apps.humantasks.services import (
     queues_ensure_standard,
@@ -35,7 +36,6 @@ from apps.humantasks.services import (
     task_reassign,
     task_unclaim,
 )
-from apps.workflows.errors import DomainError
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.processes import PurchaseOrderApproval
 from apps.workflows.registry import as_definition

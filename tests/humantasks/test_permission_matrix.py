@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 
 from apps.automation.services import automated_step_run
-from apps.humantasks.errors import (
+from apps.core.errors import (
     DecisionRefused,
     InvalidDecision,
     NotFound,

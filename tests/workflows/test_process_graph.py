@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from apps.workflows.errors import UnknownProcessKind
+from apps.core.errors import UnknownProcessKind
 from apps.workflows.registry import definition_latest, process_kind_names
 from apps.workflows.selectors import process_graph
 

@@ -10,10 +10,10 @@ import pytest
 from django.apps import apps
 
 from apps.audit.models import AuditEvent
+from apps.core.errors import UnknownProcessKind
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_complete
 from apps.workflows import registry
-from apps.workflows.errors import UnknownProcessKind
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.processes import PurchaseOrderApproval
 from apps.workflows.services import instance_start, instance_transition

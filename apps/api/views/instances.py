@@ -20,13 +20,15 @@ from apps.api.serializers import (
     TransitionAvailableListOutput,
 )
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
-from apps.audit.selectors import audit_events_of_instance_for
-from apps.humantasks.selectors import open_tasks_of_instance_for
+from apps.humantasks.selectors import (
+    history_visible_to,
+    instance_get_for,
+    instance_list,
+    open_tasks_of_instance_for,
+)
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.selectors import (
     InstanceFilters,
-    instance_get_for,
-    instance_list,
     instance_transitions_available,
     process_kind_describe,
 )
@@ -40,7 +42,7 @@ def instance_detail(request: Request, instance: WorkflowInstance, *, status_code
     user = request.user
     instance.open_tasks = open_tasks_of_instance_for(user=user, instance=instance)
     instance.transitions_available = instance_transitions_available(instance=instance, user=user)
-    instance.history = audit_events_of_instance_for(user=user, instance=instance)
+    instance.history = history_visible_to(user=user, instance=instance)
     return with_etag(Response(InstanceDetailOutput(instance).data, status=status_code), instance.version)
 
 
@@ -111,7 +113,7 @@ class InstanceHistoryView(APIView):
         instance = instance_get_for(user=request.user, instance_id=pk)
         paginator = IdCursorPagination(ordering="seq")
         events = paginator.paginate_queryset(
-            audit_events_of_instance_for(user=request.user, instance=instance), request, view=self
+            history_visible_to(user=request.user, instance=instance), request, view=self
         )
         page = {"results": events, "next": paginator.get_next_link()}
         return with_etag(Response(HistoryOutput(page).data), instance.version)

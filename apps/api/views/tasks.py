@@ -29,8 +29,8 @@ from apps.api.serializers import (
     TaskReassignInput,
 )
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
+from apps.core.errors import InvalidDecision, NotFound
 from apps.humantasks import services
-from apps.humantasks.errors import InvalidDecision, NotFound
 from apps.humantasks.models import OPEN_STATES, HumanTask, Queue
 from apps.humantasks.selectors import InboxCursor, InboxFilters, inbox_for, task_get_for
 from apps.workflows.selectors import MAX_ID

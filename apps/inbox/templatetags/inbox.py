@@ -4,8 +4,8 @@ from typing import Any
 
 from django import template
 
+from apps.core.errors import UnknownProcessKind
 from apps.inbox.forms import outcome_label
-from apps.workflows.errors import UnknownProcessKind
 from apps.workflows.registry import definition_latest
 
 register = template.Library()

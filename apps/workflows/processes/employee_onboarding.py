@@ -97,9 +97,7 @@ class EmployeeOnboarding(WorkflowInstance):
         field="state", source="in_progress", target=RETURN_VALUE("in_progress", "completed"), custom=TASK
     )
     def record_task_done(self, ctx: TransitionContext) -> str:
-        from apps.humantasks.selectors import steps_completed
-
-        done = steps_completed(instance=self)
+        done = ctx.steps_completed
         return "completed" if {step.name for step in self.human_steps} <= done else "in_progress"
 
     @transition(

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.automation.services import automated_step_run
-from apps.humantasks.errors import InvalidDecision
+from apps.core.errors import InvalidDecision
 from apps.humantasks.models import OPEN_STATES, HumanTask
 from apps.humantasks.selectors import InboxCursor, InboxFilters, inbox_for, task_access
 from apps.humantasks.services import task_claim, task_grant

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.errors import InvalidDecision, NotFound, NotPermitted, TaskClosed
+from apps.core.errors import InvalidDecision, NotFound, NotPermitted, TaskClosed
 from apps.humantasks.services import task_cancel, task_claim
 from apps.workflows.services import instance_start
 from tests.conftest import employee_onboarding_data

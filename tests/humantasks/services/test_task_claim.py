@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.errors import NotPermitted, TaskClosed, TaskConflict
+from apps.core.errors import NotPermitted, TaskClosed, TaskConflict
 from apps.humantasks.selectors import InboxFilters, inbox_for
 from apps.humantasks.services import task_claim, task_unclaim
 from apps.workflows.services import instance_start

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from apps.humantasks.errors import InvalidDecision, TaskClosed, TaskConflict
+from apps.core.errors import InvalidDecision, StaleVersion, TaskClosed, TaskConflict
 from apps.humantasks.services import MAX_COMMENT_LENGTH, task_claim, task_complete
-from apps.workflows.errors import StaleVersion
 from apps.workflows.services import instance_start
 from tests.conftest import employee_onboarding_data, purchase_order_data
 from tests.db_state import writes_nothing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.errors import DecisionRefused, InvalidDecision, NotPermitted
+from apps.core.errors import DecisionRefused, InvalidDecision, NotPermitted
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_claim, task_delegate, task_grant
 from apps.workflows.services import instance_start

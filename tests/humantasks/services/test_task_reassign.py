@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.errors import DecisionRefused, InvalidDecision, NotPermitted, TaskClosed
+from apps.core.errors import DecisionRefused, InvalidDecision, NotPermitted, TaskClosed
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_reassign
 from apps.workflows.services import instance_start

@@ -6,10 +6,9 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.automation.services import automated_step_run
-from apps.humantasks.errors import InvalidDecision
+from apps.core.errors import InvalidDecision, NotFound
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_complete
-from apps.workflows.errors import NotFound
 from apps.workflows.services import instance_start, instance_transition
 from tests.conftest import account_activation_data
 from tests.db_state import audit_actions, writes_nothing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.errors import InvalidDecision
+from apps.core.errors import InvalidDecision
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_complete
 from apps.workflows.services import instance_start, instance_transition

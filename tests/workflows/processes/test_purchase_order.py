@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from apps.humantasks.errors import DecisionRefused, InvalidDecision
+from apps.core.errors import DecisionRefused, InvalidDecision, NotFound, NotPermitted, TransitionNotAllowed
 from apps.humantasks.models import HumanTask
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_complete
-from apps.workflows.errors import NotFound, NotPermitted, TransitionNotAllowed
 from apps.workflows.services import instance_start, instance_transition
 from tests.conftest import purchase_order_data
 from tests.db_state import audit_actions, writes_nothing

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
-from apps.workflows.errors import DuplicateBusinessKey, InvalidProcessData, NotPermitted, UnknownProcessKind
+from apps.core.errors import DuplicateBusinessKey, InvalidProcessData, NotPermitted, UnknownProcessKind
 from apps.workflows.services import instance_start
 from tests.conftest import employee_onboarding_data, purchase_order_data
 from tests.db_state import writes_nothing

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.workflows.errors import (
+from apps.core.errors import (
     InvalidProcessData,
     NotFound,
     NotPermitted,

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.roles import QUEUE_ROLES
-from apps.workflows.errors import UnknownProcessKind
+from apps.core.errors import UnknownProcessKind
 from apps.workflows.registry import process_kind_names
 from apps.workflows.selectors import GraphEdge, ProcessGraph, process_graph
 

@@ -1,32 +1,33 @@
-"""Every write to queues and human tasks. Each public service owns its transaction, locks
-the instance row and then the task row (always in that order, so two services never
-deadlock), checks access and the step's decision policy, and writes its audit event.
+"""What people and systems do to a human task: claim, release, decide, reassign, delegate,
+cancel, grant. Each service owns its transaction, locks the instance row and then the task
+row (task_lock: always in that order, so two services never deadlock), checks access and
+the step's decision policy, and writes its audit event.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from apps.audit.services import audit_record
-from apps.humantasks.errors import (
+from apps.core.errors import (
     DecisionRefused,
     InvalidDecision,
+    InvalidProcessData,
     NotFound,
     NotPermitted,
+    StaleVersion,
     TaskClosed,
     TaskConflict,
 )
 from apps.humantasks.models import HumanTask, Queue
-from apps.humantasks.policy import approvals_required, decision_refusal
-from apps.humantasks.selectors import queues_managed_by, task_access
+from apps.humantasks.policy import decision_refusal
+from apps.humantasks.selectors import queues_managed_by, steps_completed, task_access
+from apps.humantasks.services.locking import task_lock, task_save_new_version
 from apps.workflows import services as workflow_services
-from apps.workflows.errors import InvalidProcessData, StaleVersion
 from apps.workflows.transitions import TransitionContext
 from apps.workflows.validation import text_is_storable, validate_process_data
 
@@ -39,148 +40,14 @@ MAX_COMMENT_LENGTH = 5000
 MAX_REASON_LENGTH = 1000
 
 
-# --- Queues --------------------------------------------------------------------------------------
-
-
-def queue_create(
-    *, slug: str, name: str, role: Group, managers: Group, actor: User | None, description: str = ""
-) -> Queue:
-    """A queue whose role works it and whose managers reassign its tasks."""
-    with transaction.atomic():
-        queue = Queue.objects.create(
-            slug=slug, name=name, role=role, managers=managers, description=description
-        )
-        assign_perm("humantasks.work_on_queue", role, queue)
-        assign_perm("humantasks.manage_queue", managers, queue)
-        audit_record(
-            action="queue.created",
-            actor=actor,
-            chain_key=f"queue:{queue.slug}",
-            data={"queue": slug, "role": role.name, "managers": managers.name},
-        )
-    return queue
-
-
-def queues_ensure_standard(*, actor: User | None) -> dict[str, Queue]:
-    """The queue of every role that has one, managed by the Managers role (idempotent)."""
-    from apps.accounts.roles import MANAGERS, QUEUE_ROLES
-    from apps.accounts.services import role_ensure
-
-    managers = role_ensure(role=MANAGERS)
-    queues = {}
-    for role in QUEUE_ROLES:
-        group = role_ensure(role=role)
-        queue = Queue.objects.filter(slug=role.queue).first()
-        if queue is None:
-            queue = queue_create(
-                slug=role.queue,
-                name=role.name,
-                role=group,
-                managers=managers,
-                actor=actor,
-                description=role.description,
-            )
-        queues[role.queue] = queue
-    return queues
-
-
-# --- Internal: opening and closing tasks as an instance moves ----------------------------------------
-
-
-def tasks_sync_with_instance(*, instance: WorkflowInstance, previous_state: str, actor: User | None) -> None:
-    """Called by the transition service, inside its transaction, after every transition:
-    open tasks whose step no longer applies are cancelled; entering a state opens its steps.
-    """
-    for task in HumanTask.objects.select_for_update().filter(
-        instance=instance, state__in=("open", "claimed")
-    ):
-        step = instance.human_step(task.step)
-        if step is None or step.state != instance.state:
-            _task_close_as_cancelled(task=task, actor=actor, reason=f"process moved to '{instance.state}'")
-    if instance.state != previous_state:
-        for step in instance.human_steps_in(instance.state):
-            _tasks_open_for_step(instance=instance, step=step, actor=actor)
-
-
-def _tasks_open_for_step(
-    *, instance: WorkflowInstance, step: HumanStep, actor: User | None
-) -> list[HumanTask]:
-    queue = Queue.objects.get(slug=step.queue)
-    count = approvals_required(step=step, instance=instance, role_id=queue.role_id)
-    activation = uuid.uuid4()
-    title = step.title_for(instance)
-    now = timezone.now()
-    tasks = []
-    for slot in range(1, count + 1):
-        task = HumanTask(
-            instance=instance,
-            process_kind=instance.kind,
-            queue=queue,
-            step=step.name,
-            activation=activation,
-            title=(f"{title} (approval {slot} of {count})" if count > 1 else title)[:300],
-            priority=step.priority_for(instance),
-            due_at=now + step.due_in,
-            is_confidential=step.confidential,
-        )
-        if step.policy.only_requester and instance.requester_id:
-            # The requester's own step goes straight to them, whatever their roles.
-            task.assignee_id = instance.requester_id
-            task.claimed_at = now
-            task.assign()
-        task.save()
-        audit_record(
-            action="task.created",
-            actor=actor,
-            task=task,
-            instance=instance,
-            to_state=task.state,
-            data={
-                "step": step.name,
-                "queue": queue.slug,
-                "slot": slot,
-                "of": count,
-                "policy": step.policy.describe(),
-            },
-        )
-        if step.policy.only_requester and instance.requester_id:
-            # After task.created, so the audit trail never grants access to a task it has not shown yet.
-            _grant(task=task, user=instance.requester, actor=None)
-        tasks.append(task)
-    return tasks
-
-
-def _task_close_as_cancelled(*, task: HumanTask, actor: User | None, reason: str) -> None:
-    from_state = task.state
-    task.cancel()
-    task.closed_at = timezone.now()
-    task.version += 1
-    task.save()
-    audit_record(
-        action="task.cancelled",
-        actor=actor,
-        task=task,
-        from_state=from_state,
-        to_state=task.state,
-        data={"reason": reason},
-    )
-
-
 # --- Locking and checks ---------------------------------------------------------------------------------
 
 
 def _lock(task: HumanTask | int) -> tuple[HumanTask, WorkflowInstance]:
-    task_id = task.pk if isinstance(task, HumanTask) else task
-    instance_id = HumanTask.objects.filter(pk=task_id).values_list("instance_id", flat=True).first()
-    if instance_id is None:
+    locked = task_lock(task_id=task.pk if isinstance(task, HumanTask) else task)
+    if locked is None:
         raise NotFound("No such task.")
-    instance = workflow_services.instance_lock(instance_id=instance_id)
-    # Lock the task row only: a plain select_for_update() would lock the joined queue row too,
-    # queueing every action on the queue's tasks behind one another and deadlocking moves
-    # between two queues (each holds its queue and needs the other's for its foreign key).
-    locked = HumanTask.objects.select_for_update(of=("self",)).select_related("queue").get(pk=task_id)
-    locked.instance = instance
-    return locked, instance
+    return locked
 
 
 def _require_view(*, user: User, task: HumanTask, expected_version: int | None = None) -> Any:
@@ -249,11 +116,6 @@ def _clean_text(value: str | None, *, field: str, limit: int, required: bool = F
     return value
 
 
-def _save(task: HumanTask) -> None:
-    task.version += 1
-    task.save()
-
-
 # --- The services people and systems call -----------------------------------------------------------------
 
 
@@ -270,7 +132,7 @@ def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | No
         locked.claim()
         locked.assignee = actor
         locked.claimed_at = timezone.now()
-        _save(locked)
+        task_save_new_version(locked)
         audit_record(
             action="task.claimed", actor=actor, task=locked, from_state="open", to_state=locked.state
         )
@@ -291,7 +153,7 @@ def task_unclaim(*, task: HumanTask | int, actor: User, expected_version: int | 
         locked.release()
         locked.assignee = None
         locked.claimed_at = None
-        _save(locked)
+        task_save_new_version(locked)
         audit_record(
             action="task.unclaimed",
             actor=actor,
@@ -362,7 +224,7 @@ def task_complete(
         locked.decision_data = data
         locked.comment = comment
         locked.closed_at = now
-        _save(locked)
+        task_save_new_version(locked)
 
         siblings = HumanTask.objects.filter(activation=locked.activation)
         approvals = siblings.filter(state=HumanTask.State.COMPLETED, outcome=step.approving_outcome).count()
@@ -389,7 +251,12 @@ def task_complete(
             workflow_services.instance_fire(
                 instance=instance,
                 transition=step.outcomes[outcome],
-                context=TransitionContext(actor=actor, data=data, task=locked),
+                context=TransitionContext(
+                    actor=actor,
+                    data=data,
+                    task=locked,
+                    completed_steps=lambda: steps_completed(instance=instance),
+                ),
                 trigger="task",
             )
     return locked
@@ -436,7 +303,7 @@ def task_reassign(
             locked.queue = to_queue
             locked.assignee = None
             locked.claimed_at = None
-        _save(locked)
+        task_save_new_version(locked)
         audit_record(
             action="task.reassigned",
             actor=actor,
@@ -476,7 +343,7 @@ def task_delegate(
         locked.assign()
         locked.assignee = to_user
         locked.claimed_at = timezone.now()
-        _save(locked)
+        task_save_new_version(locked)
         audit_record(
             action="task.delegated",
             actor=actor,
@@ -519,10 +386,11 @@ def task_grant(*, task: HumanTask, user: User, actor: User | None, can_work: boo
         # audit chain. Unlocked, a grant holding the chain's lock waited at commit (its foreign
         # keys) for the task row a concurrent claim held while waiting for the chain: a deadlock.
         locked, _instance = _lock(task)
-        _grant(task=locked, user=user, actor=actor, can_work=can_work)
+        task_grant_in_lock(task=locked, user=user, actor=actor, can_work=can_work)
 
 
-def _grant(*, task: HumanTask, user: User, actor: User | None, can_work: bool = True) -> None:
+def task_grant_in_lock(*, task: HumanTask, user: User, actor: User | None, can_work: bool = True) -> None:
+    """task_grant for a caller that already holds the instance and task locks."""
     assign_perm("humantasks.view_humantask", user, task)
     if can_work:
         assign_perm("humantasks.work_humantask", user, task)

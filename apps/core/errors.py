@@ -1,0 +1,104 @@
+"""The domain error family, and the one mapping from an error to an HTTP status.
+
+Every service raises these; the API (apps.api.problems) and the pages (apps.inbox.views)
+turn them into answers through `http_status`, so a refusal means the same everywhere.
+Each error carries a stable `code` (the last part of a problem+json `type`) and a `kind`:
+invalid (400), not_found (404), forbidden (403), conflict (409), precondition_failed (412),
+unprocessable (422).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KIND_STATUS = {
+    "invalid": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "precondition_failed": 412,
+    "unprocessable": 422,
+}
+
+
+class DomainError(Exception):
+    code = "domain-error"
+    kind = "invalid"
+
+    def __init__(self, detail: str, *, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or {}
+
+
+def http_status(error: DomainError) -> int:
+    """The HTTP status a domain error answers with, in the API and on the pages alike."""
+    return KIND_STATUS.get(error.kind, 400)
+
+
+# --- Processes (the engine) -----------------------------------------------------------------------
+
+
+class UnknownProcessKind(DomainError):
+    code = "unknown-process-kind"
+    kind = "invalid"
+
+
+class InvalidProcessData(DomainError):
+    code = "invalid-process-data"
+    kind = "invalid"
+
+
+class DuplicateBusinessKey(DomainError):
+    code = "duplicate-business-key"
+    kind = "conflict"
+
+
+class TransitionNotAllowed(DomainError):
+    code = "transition-not-allowed"
+    kind = "conflict"
+
+
+# --- Anything: reach, existence, concurrency ---------------------------------------------------------
+
+
+class NotPermitted(DomainError):
+    code = "not-permitted"
+    kind = "forbidden"
+
+
+class NotFound(DomainError):
+    code = "not-found"
+    kind = "not_found"
+
+
+class StaleVersion(DomainError):
+    code = "stale-version"
+    kind = "precondition_failed"
+
+
+# --- Human tasks ------------------------------------------------------------------------------------
+
+
+class TaskConflict(DomainError):
+    """Someone else holds or has just taken the task."""
+
+    code = "task-conflict"
+    kind = "conflict"
+
+
+class TaskClosed(DomainError):
+    code = "task-closed"
+    kind = "conflict"
+
+
+class InvalidDecision(DomainError):
+    code = "invalid-decision"
+    kind = "invalid"
+
+
+class DecisionRefused(DomainError):
+    """The step's decision policy (four-eyes, separation of duties, requester-only) says no."""
+
+    code = "decision-policy"
+    kind = "forbidden"
