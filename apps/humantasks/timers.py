@@ -20,9 +20,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.humantasks.events import task_audience, task_event_put
 from apps.humantasks.models import OPEN_STATES, HumanTask
 from apps.humantasks.services.locking import task_lock, task_save_new_version
-from apps.notifications.services import outbox_put
+from apps.notifications.events import event_put, queue_group, role_group, user_group
 
 BATCH = 200
 
@@ -85,18 +86,34 @@ def _escalate(task_id: int, *, now: datetime) -> bool:
             to_state=task.state,
             data=details,
         )
-        outbox_put(
-            topic="task.escalated",
-            instance=instance,
-            payload={
-                **details,
-                "overdue_since": task.due_at.isoformat(),
-                "task": task.pk,
-                # Managers are told a confidential task is late, never what it is about.
-                "title": "A confidential task" if task.is_confidential else task.title,
-                "notify_groups": [f"role-{queue.managers_id}"],
-            },
-        )
+        notice = {
+            "from_queue": queue.slug,
+            "to_queue": task.queue.slug,
+            "from_priority": from_priority,
+            "to_priority": task.priority,
+            "overdue_since": task.due_at.isoformat(),
+            "previous_assignee": details["previous_assignee"],
+        }
+        managers = role_group(queue.managers_id)
+        if task.is_confidential:
+            # Managers are told a confidential task is late, never what it is about: one
+            # notice without its row, to them and the grantees (who can reload the row).
+            event_put(
+                event="task.escalated",
+                instance=instance,
+                data={"task": task.pk, "title": "A confidential task", "confidential": True, **notice},
+                groups=[*task_audience(task, previous), managers],
+            )
+        else:
+            left = [queue_group(queue.pk)] if moves else []
+            task_event_put(
+                event="task.escalated",
+                task=task,
+                actor=None,
+                also=(previous,),
+                groups=[managers, *left],
+                **notice,
+            )
     return True
 
 
@@ -136,17 +153,7 @@ def _remind(task_id: int, *, now: datetime) -> bool:
             task=task,
             data={"assignee": assignee, "due_at": task.due_at},
         )
-        outbox_put(
-            topic="task.reminder",
-            instance=instance,
-            payload={
-                "task": task.pk,
-                "title": task.title,
-                "due_at": task.due_at.isoformat(),
-                "assignee": assignee,
-                "notify_groups": [f"user-{task.assignee_id}"],
-            },
-        )
+        task_event_put(event="task.reminder", task=task, actor=None, only=[user_group(task.assignee_id)])
     return True
 
 
@@ -196,14 +203,12 @@ def _release(task_id: int, *, now: datetime) -> bool:
                 "reason": "stale claim",
             },
         )
-        outbox_put(
-            topic="task.claim_released",
-            instance=instance,
-            payload={
-                "task": task.pk,
-                "title": task.title,
-                "queue": task.queue.slug,
-                "notify_groups": [f"user-{previous.pk}"] if previous else [],
-            },
+        task_event_put(
+            event="task.released",
+            task=task,
+            actor=None,
+            also=(previous,),
+            previous_assignee=previous.get_username() if previous else None,
+            reason="stale claim",
         )
     return True

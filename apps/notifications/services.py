@@ -52,8 +52,23 @@ def outbox_put(
         topic=topic, payload=payload, instance=instance, created_at=now, available_at=available_at or now
     )
     if message.available_at <= now:
-        transaction.on_commit(partial(_relay_nudge, instance_id=instance.pk if instance else None))
+        _relay_nudge_on_commit(instance_id=instance.pk if instance else None)
     return message
+
+
+def _relay_nudge_on_commit(*, instance_id: int | None) -> None:
+    """One nudge per instance per transaction, however many rows it writes: a change that
+    writes an event and a step would otherwise run the relay twice after its commit."""
+    connection = transaction.get_connection()
+    current = set(connection.savepoint_ids)
+    for savepoints, callback, _robust in connection.run_on_commit:
+        # Registered in this scope or an enclosing one: it survives unless this write is
+        # rolled back with it.
+        if getattr(callback, "outbox_instance_id", False) == instance_id and savepoints <= current:
+            return
+    nudge = partial(_relay_nudge, instance_id=instance_id)
+    nudge.outbox_instance_id = instance_id  # type: ignore[attr-defined]
+    transaction.on_commit(nudge)
 
 
 def _relay_nudge(*, instance_id: int | None) -> None:
@@ -145,9 +160,10 @@ def outbox_prune(*, older_than: timedelta | None = None) -> int:
 def notification_deliver(
     *, message_id: int, topic: str, payload: dict[str, Any], instance_id: int | None
 ) -> None:
-    """Announce an event to whoever listens on the channel layer: the instance's page and,
-    for task events, the queue's or the person's groups. Listeners drop repeats by message id.
-    """
+    """Announce an event to whoever listens on the channel layer: the groups its producer
+    chose (`notify_groups`, see apps.notifications.events). Listeners drop repeats by
+    message id. There is no per-instance group: an instance's confidential task must not
+    reach everyone who watches the instance."""
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
@@ -155,7 +171,6 @@ def notification_deliver(
     if layer is None:
         return
     event = {"type": "outbox.event", "message_id": message_id, "topic": topic, "payload": payload}
-    groups = [f"instance-{instance_id}"] if instance_id else []
-    groups += [str(group) for group in payload.get("notify_groups", [])]
+    groups = [str(group) for group in payload.get("notify_groups", [])]
     for group in groups:
         async_to_sync(layer.group_send)(group, event)

@@ -24,7 +24,7 @@ from apps.core.errors import (
     StaleVersion,
     TransitionNotAllowed,
 )
-from apps.notifications.services import outbox_put
+from apps.notifications.events import event_put, user_group
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.reactions import StateChange, reactions
 from apps.workflows.registry import as_definition, definition_latest
@@ -194,17 +194,21 @@ def instance_fire(
     )
 
     # Side effects leave through the outbox, written in this transaction (DESIGN.md invariant 5).
-    outbox_put(
-        topic="instance.transitioned",
+    event_put(
+        event="instance.transitioned",
         instance=instance,
-        payload={
+        data={
             "instance": instance.pk,
             "kind": instance.kind,
+            "business_key": instance.business_key,
             "transition": transition,
             "from_state": from_state,
             "to_state": instance.state,
             "version": instance.version,
+            "actor": actor.get_username() if actor else None,
         },
+        # Those whose process it is; the people working its tasks hear of them from the tasks.
+        groups=[user_group(pk) for pk in {instance.requester_id, instance.started_by_id} if pk],
     )
     change = StateChange(instance=instance, transition=transition, from_state=from_state, context=context)
     for reaction in reactions():

@@ -55,7 +55,8 @@ def test_an_overdue_task_is_escalated_once_and_the_managers_are_told(people):
     assert task.queue == queue and task.state == "open"
     assert actions(task).count("task.escalated") == 1
     [message] = outbox("task.escalated")
-    assert message.payload["notify_groups"] == [f"role-{queue.managers_id}"]
+    # The managers are told; the queue's members see the row's new priority.
+    assert message.payload["notify_groups"] == sorted([f"role-{queue.managers_id}", f"queue-{queue.pk}"])
     assert message.payload["task"] == task.pk
     assert message.payload["title"] == task.title
 

@@ -50,14 +50,15 @@ def test_rows_are_written_with_the_transition_and_sent_only_after_commit(
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         purchase = order(people)
-        [row] = OutboxMessage.objects.filter(instance=purchase)
+        row, created = OutboxMessage.objects.filter(instance=purchase).order_by("id")
         assert (row.topic, row.payload["to_state"], row.dispatched_at) == (
             "instance.transitioned",
             "team_lead_review",
             None,
         )
+        assert (created.topic, created.payload["step"]) == ("task.created", "team_lead_approval")
 
-    assert pending().count() == 1
+    assert pending().count() == 2
     for callback in callbacks:
         callback()
     row.refresh_from_db()
@@ -132,16 +133,19 @@ def test_broker_down_the_transition_still_commits_at_once_and_the_rows_go_when_i
             purchases = [order(people, key=f"PO-{n}") for n in range(3)]
         assert time.monotonic() - started < 2, "a broker outage must not hold the committing request"
         assert all(WorkflowInstance.objects.filter(pk=p.pk).exists() for p in purchases)
-        assert pending().count() == 3
+        # Each order's state change and its team lead task's creation.
+        assert pending().count() == 6
         first = pending().order_by("id").first()
         assert first.attempts == 1 and "Connection refused" in first.last_error
 
         broker.start()
-        assert outbox_relay() == 3
+        assert outbox_relay() == 6
         assert not pending().exists()
-        assert [kwargs["payload"]["instance"] for _job, kwargs in published(broker.url)] == [
-            p.pk for p in purchases
-        ]
+        assert [
+            kwargs["payload"]["instance"]
+            for _job, kwargs in published(broker.url)
+            if kwargs["topic"] == "instance.transitioned"
+        ] == [p.pk for p in purchases]
     finally:
         point_celery_at(None)
         broker.stop()

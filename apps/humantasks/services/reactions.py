@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.humantasks.events import task_event_put
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.policy import approvals_required
 from apps.humantasks.selectors import queues_managed_by
@@ -26,9 +27,12 @@ def tasks_sync_with_instance(change: StateChange) -> None:
     """After every transition: open tasks whose step no longer applies are cancelled;
     entering a state opens its steps."""
     instance, actor = change.instance, change.actor
-    for task in HumanTask.objects.select_for_update().filter(
-        instance=instance, state__in=("open", "claimed")
+    for task in (
+        HumanTask.objects.select_for_update(of=("self",))
+        .select_related("queue", "assignee")
+        .filter(instance=instance, state__in=("open", "claimed"))
     ):
+        task.instance = instance
         step = instance.human_step(task.step)
         if step is None or step.state != instance.state:
             _task_close_as_cancelled(task=task, actor=actor, reason=f"process moved to '{instance.state}'")
@@ -66,7 +70,7 @@ def _tasks_open_for_step(
         )
         if step.policy.only_requester and instance.requester_id:
             # The requester's own step goes straight to them, whatever their roles.
-            task.assignee_id = instance.requester_id
+            task.assignee = instance.requester
             task.claimed_at = now
             task.assign()
         task.save()
@@ -84,6 +88,7 @@ def _tasks_open_for_step(
                 "policy": step.policy.describe(),
             },
         )
+        task_event_put(event="task.created", task=task, actor=actor)
         if step.policy.only_requester and instance.requester_id:
             # After task.created, so the audit trail never grants access to a task it has not shown yet.
             task_grant_in_lock(task=task, user=instance.requester, actor=None)
@@ -105,3 +110,4 @@ def _task_close_as_cancelled(*, task: HumanTask, actor: User | None, reason: str
         to_state=task.state,
         data={"reason": reason},
     )
+    task_event_put(event="task.cancelled", task=task, actor=actor, reason=reason)

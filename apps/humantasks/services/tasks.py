@@ -23,10 +23,12 @@ from apps.core.errors import (
     TaskClosed,
     TaskConflict,
 )
+from apps.humantasks.events import task_event_put
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.policy import decision_refusal
 from apps.humantasks.selectors import queues_managed_by, steps_completed, task_access
 from apps.humantasks.services.locking import task_lock, task_save_new_version
+from apps.notifications.events import queue_group
 from apps.workflows import services as workflow_services
 from apps.workflows.transitions import TransitionContext
 from apps.workflows.validation import text_is_storable, validate_process_data
@@ -136,6 +138,7 @@ def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | No
         audit_record(
             action="task.claimed", actor=actor, task=locked, from_state="open", to_state=locked.state
         )
+        task_event_put(event="task.claimed", task=locked, actor=actor)
     return locked
 
 
@@ -161,6 +164,14 @@ def task_unclaim(*, task: HumanTask | int, actor: User, expected_version: int | 
             from_state="claimed",
             to_state=locked.state,
             data={"previous_assignee": previous.get_username() if previous else None},
+        )
+        task_event_put(
+            event="task.released",
+            task=locked,
+            actor=actor,
+            also=(previous,),
+            previous_assignee=previous.get_username() if previous else None,
+            reason="released",
         )
     return locked
 
@@ -247,6 +258,9 @@ def task_complete(
                 "step_decided": step_decided,
             },
         )
+        task_event_put(
+            event="task.completed", task=locked, actor=actor, outcome=outcome, step_decided=step_decided
+        )
         if step_decided:
             workflow_services.instance_fire(
                 instance=instance,
@@ -318,6 +332,18 @@ def task_reassign(
                 "to_assignee": to_user.get_username() if to_user else None,
             },
         )
+        task_event_put(
+            event="task.reassigned",
+            task=locked,
+            actor=actor,
+            also=(previous,),
+            # The queue it left hears of it too, so the row leaves its members' inboxes.
+            groups=[queue_group(from_queue.pk)] if not locked.is_confidential else [],
+            from_queue=from_queue.slug,
+            from_assignee=previous.get_username() if previous else None,
+            to_assignee=to_user.get_username() if to_user else None,
+            reason=reason,
+        )
     return locked
 
 
@@ -351,6 +377,15 @@ def task_delegate(
             from_state="claimed",
             to_state=locked.state,
             data={"reason": reason, "to_assignee": to_user.get_username()},
+        )
+        task_event_put(
+            event="task.delegated",
+            task=locked,
+            actor=actor,
+            also=(actor,),
+            from_assignee=actor.get_username(),
+            to_assignee=to_user.get_username(),
+            reason=reason,
         )
     return locked
 
@@ -399,4 +434,12 @@ def task_grant_in_lock(*, task: HumanTask, user: User, actor: User | None, can_w
         actor=actor,
         task=task,
         data={"user": user.get_username(), "work": can_work},
+    )
+    task_event_put(
+        event="task.access_granted",
+        task=task,
+        actor=actor,
+        also=(user,),
+        user=user.get_username(),
+        work=can_work,
     )

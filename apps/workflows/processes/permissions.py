@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def may_cancel(instance: WorkflowInstance, user: User) -> bool:
-    """The requester, whoever started it, or a manager of the process (of one of its queues)."""
+    """The requester, whoever started it, or a manager of one of the process's queues."""
     if not user.is_authenticated or not user.is_active:
         return False
     if user.pk in (instance.requester_id, instance.started_by_id):
