@@ -36,6 +36,7 @@ WORK = "work_on_queue"
 MANAGE = "manage_queue"
 TASK_VIEW = "view_humantask"
 TASK_WORK = "work_humantask"
+READ_EVERY_TASK = "humantasks.view_humantask"
 INBOX_ORDER = ("-priority", "due_at", "id")
 
 
@@ -108,8 +109,8 @@ def task_access(*, user: User, task: HumanTask) -> TaskAccess:
             ).values_list("permission__codename", flat=True)
         )
     )
-    # A confidential task is open only to its per-task grantees: not to its queue, its
-    # managers, auditors' global view right or superusers.
+    # A confidential task is open to its per-task grantees, and read by auditors (who review
+    # every decision); not to its queue, its managers or superusers.
     through_queue = not task.is_confidential
     work = TASK_WORK in task_perms or (through_queue and WORK in queue_perms)
     manage = through_queue and (user.is_superuser or MANAGE in queue_perms)
@@ -117,9 +118,17 @@ def task_access(*, user: User, task: HumanTask) -> TaskAccess:
         work
         or manage
         or bool(task_perms)
-        or (through_queue and (bool(queue_perms) or user.has_perm("humantasks.view_humantask")))
+        or (through_queue and (bool(queue_perms) or user.has_perm(READ_EVERY_TASK)))
+        or is_auditor(user)
     )
     return TaskAccess(view=view, work=work, manage=manage)
+
+
+def is_auditor(user: User) -> bool:
+    """Whether `user` reads every task, confidential ones included, through a role that holds
+    the global read permission (Auditors). Superusers hold every permission implicitly, so
+    that alone does not make them auditors: they see confidential tasks only when granted."""
+    return user.is_active and not user.is_superuser and user.has_perm(READ_EVERY_TASK)
 
 
 def task_get_for(*, user: User, task_id: int) -> HumanTask:
@@ -268,11 +277,9 @@ def inbox_for(
     if filters.queues:
         granted = granted.filter(queue__slug__in=filters.queues)
     branches.append(branch(granted))
-    if user.has_perm("humantasks.view_humantask") and not user.is_superuser:
-        # Auditors read every task; their inbox is the whole table in inbox order.
-        everything = HumanTask.objects.filter(
-            Q(is_confidential=False) | Q(pk__in=_task_ids_granted_to(user=user))
-        )
+    if is_auditor(user):
+        # Auditors read every task, confidential ones too; their inbox is the whole table in inbox order.
+        everything = HumanTask.objects.all()
         branches = [
             branch(everything.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))
         ]
@@ -304,12 +311,13 @@ def inbox_for(
 
 def tasks_visible_to(*, user: User) -> QuerySet[HumanTask]:
     """Every task `user` may see, as a filterable queryset (the same rules as task_access):
-    non-confidential tasks of their visible queues, tasks granted to them, or all of them
-    for superusers and holders of the global view permission (auditors), confidential ones
-    excepted unless granted."""
+    non-confidential tasks of their visible queues and tasks granted to them; every task for
+    auditors; every non-confidential task (and those granted) for superusers."""
     if not user.is_authenticated or not user.is_active:
         return HumanTask.objects.none()
-    if user.is_superuser or user.has_perm("humantasks.view_humantask"):
+    if is_auditor(user):
+        return HumanTask.objects.all()
+    if user.is_superuser:
         return HumanTask.objects.filter(Q(is_confidential=False) | Q(pk__in=_task_ids_granted_to(user=user)))
     return HumanTask.objects.filter(
         Q(queue__in=queues_visible_to(user=user).values("pk"), is_confidential=False)

@@ -66,7 +66,8 @@ MATRIX = {
     # Managers manage every queue, but confidential tasks ignore queue rights.
     "manager": {"team_lead": MANAGER, "payroll": MANAGER, "confidential": NOTHING},
     # Auditors read every task but confidential ones, which only their grantees see.
-    "auditor": {"team_lead": READER, "payroll": READER, "confidential": NOTHING},
+    # Auditors review every decision, confidential ones too; they read and never act.
+    "auditor": {"team_lead": READER, "payroll": READER, "confidential": READER},
     # The integration started the onboarding; starting a process gives no right to its tasks.
     "integration": {"team_lead": NOTHING, "payroll": NOTHING, "confidential": NOTHING},
     "outsider": {"team_lead": NOTHING, "risk": NOTHING, "confidential": NOTHING},
@@ -198,7 +199,7 @@ def test_permission_matrix(people, tasks, who):
     assert {task.pk: (task.state, task.version) for task in HumanTask.objects.all()} == before
 
 
-def test_confidential_task_is_visible_to_its_two_grantees_only(people, tasks):
+def test_confidential_task_is_visible_to_its_two_grantees_and_auditors_only(people, tasks):
     confidential = tasks["confidential"]
 
     seeing = {
@@ -208,4 +209,5 @@ def test_confidential_task_is_visible_to_its_two_grantees_only(people, tasks):
     }
     in_inbox = {who for who, user in people.items() if confidential in inbox_for(user=user, limit=200).tasks}
 
-    assert seeing == in_inbox == {"lead", "cfo"}
+    # Its queue (lead2) and the managers do not see it; auditors read it, as they read its events.
+    assert seeing == in_inbox == {"lead", "cfo", "auditor"}
