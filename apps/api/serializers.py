@@ -10,6 +10,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.humantasks.models import HumanTask
+from apps.workflows.registry import as_definition
 from apps.workflows.selectors import MAX_ID
 
 
@@ -191,10 +192,13 @@ class TaskDetailOutput(TaskOutput):
     )
     comment_required_for = serializers.SerializerMethodField()
 
-    def _step(self, task: HumanTask) -> Any:
-        from apps.workflows.registry import as_definition
+    def to_representation(self, task: HumanTask) -> dict[str, Any]:
+        # The step is looked up once per task, not once per field that reads it.
+        self._current_step = as_definition(task.instance).human_step(task.step)
+        return super().to_representation(task)
 
-        return as_definition(task.instance).human_step(task.step)
+    def _step(self, task: HumanTask) -> Any:
+        return self._current_step
 
     def get_outcomes(self, task: HumanTask) -> list[str]:
         step = self._step(task)
@@ -241,11 +245,22 @@ class TransitionAvailableListOutput(serializers.Serializer):
 
 
 class InstanceDetailOutput(InstanceOutput):
+    """Renders an apps.humantasks.selectors.InstanceDetail: the instance's own fields, then
+    what the selector read for the caller."""
+
     open_tasks = TaskOutput(many=True, help_text="Open tasks the caller may see.")
     transitions_available = serializers.ListField(
         child=serializers.CharField(), help_text="External transitions the caller may fire now."
     )
     history = HistoryEventOutput(many=True)
+
+    def to_representation(self, detail: Any) -> dict[str, Any]:
+        return {
+            **InstanceOutput(detail.instance).data,
+            "open_tasks": TaskOutput(detail.open_tasks, many=True).data,
+            "transitions_available": list(detail.transitions_available),
+            "history": HistoryEventOutput(detail.history, many=True).data,
+        }
 
 
 class TaskCompleteInput(StrictSerializer):

@@ -27,7 +27,7 @@ from apps.humantasks.models import (
 )
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
-from apps.workflows.selectors import MAX_ID, InstanceFilters
+from apps.workflows.selectors import MAX_ID, InstanceFilters, instance_transitions_available
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -424,3 +424,26 @@ def history_visible_to(*, user: User, instance: WorkflowInstance) -> QuerySet[Au
     )
     hidden = Q(task__is_confidential=True) & ~Q(task_id__in=_task_ids_granted_to(user=user))
     return events.filter(auditor | ~hidden)
+
+
+@dataclass(frozen=True)
+class InstanceDetail:
+    """An instance as `user` may see it, with everything its page or API answer shows,
+    read once: the open tasks they may see, the external transitions they may fire now,
+    and the history they may read."""
+
+    instance: WorkflowInstance
+    open_tasks: tuple[HumanTask, ...]
+    transitions_available: tuple[str, ...]
+    history: tuple[AuditEvent, ...]
+
+
+def instance_detail_for(*, user: User, instance_id: int | str) -> InstanceDetail:
+    """The instance's detail if `user` may read it; otherwise NotFound, never a hint it exists."""
+    instance = instance_get_for(user=user, instance_id=instance_id)
+    return InstanceDetail(
+        instance=instance,
+        open_tasks=tuple(open_tasks_of_instance_for(user=user, instance=instance)),
+        transitions_available=tuple(instance_transitions_available(instance=instance, user=user)),
+        history=tuple(history_visible_to(user=user, instance=instance)),
+    )

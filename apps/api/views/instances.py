@@ -22,11 +22,10 @@ from apps.api.serializers import (
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
 from apps.humantasks.selectors import (
     history_visible_to,
+    instance_detail_for,
     instance_get_for,
     instance_list,
-    open_tasks_of_instance_for,
 )
-from apps.workflows.models import WorkflowInstance
 from apps.workflows.selectors import (
     InstanceFilters,
     instance_transitions_available,
@@ -37,13 +36,10 @@ from apps.workflows.services import instance_start, instance_transition
 TAGS = ["instances"]
 
 
-def instance_detail(request: Request, instance: WorkflowInstance, *, status_code: int = 200) -> Response:
+def instance_detail(request: Request, instance_id: int | str, *, status_code: int = 200) -> Response:
     """The instance with what the caller may see of its open tasks, transitions and history."""
-    user = request.user
-    instance.open_tasks = open_tasks_of_instance_for(user=user, instance=instance)
-    instance.transitions_available = instance_transitions_available(instance=instance, user=user)
-    instance.history = history_visible_to(user=user, instance=instance)
-    return with_etag(Response(InstanceDetailOutput(instance).data, status=status_code), instance.version)
+    detail = instance_detail_for(user=request.user, instance_id=instance_id)
+    return with_etag(Response(InstanceDetailOutput(detail).data, status=status_code), detail.instance.version)
 
 
 class InstanceListView(APIView):
@@ -87,9 +83,7 @@ class InstanceListView(APIView):
         instance = instance_start(
             kind=body["kind"], business_key=body["business_key"], data=body["data"], actor=request.user
         )
-        response = instance_detail(
-            request, instance_get_for(user=request.user, instance_id=instance.pk), status_code=201
-        )
+        response = instance_detail(request, instance.pk, status_code=201)
         response["Location"] = f"/api/v1/instances/{instance.pk}/"
         return response
 
@@ -100,7 +94,7 @@ class InstanceDetailView(APIView):
     )
     def get(self, request: Request, pk: str) -> Response:
         """One instance with its open tasks, the transitions the caller may fire now, and its history."""
-        return instance_detail(request, instance_get_for(user=request.user, instance_id=pk))
+        return instance_detail(request, pk)
 
 
 class InstanceHistoryView(APIView):
@@ -153,4 +147,4 @@ class InstanceTransitionView(APIView):
             data=body["data"],
             expected_version=expected_version(request),
         )
-        return instance_detail(request, instance_get_for(user=request.user, instance_id=pk))
+        return instance_detail(request, pk)
