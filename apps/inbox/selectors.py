@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
-
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask
 from apps.humantasks.policy import decision_refusal
@@ -30,7 +28,7 @@ class TaskPage:
     may_decide: bool
     # Why the reader may not decide, when the step's policy says so (four-eyes etc.).
     refusal: str | None
-    history: QuerySet[AuditEvent]
+    history: tuple[AuditEvent, ...]
 
 
 def task_page_for(*, user: User, task_id: int) -> TaskPage:
@@ -52,7 +50,7 @@ def task_page_for(*, user: User, task_id: int) -> TaskPage:
         may_unclaim=task.state == HumanTask.State.CLAIMED and (task.assignee_id == user.pk or access.manage),
         may_decide=workable and not held_by_other,
         refusal=refusal,
-        history=history_visible_to(user=user, instance=task.instance),
+        history=tuple(history_visible_to(user=user, instance=task.instance)),
     )
 
 
