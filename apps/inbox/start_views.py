@@ -77,7 +77,7 @@ def _startable_or_404(request: HttpRequest, kind: str) -> type[WorkflowInstance]
     except UnknownProcessKind:
         raise Http404("No such process.") from None
     if not definition.may_start(request.user):
-        raise PermissionDenied(f"You may not start a {definition.process_title.lower()}.")
+        raise PermissionDenied(f"You may not start: {definition.process_title}.")
     return definition
 
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin
 
+from apps.accounts.roles import INTEGRATIONS
 from apps.workflows.definitions import AutomatedStep, HumanStep
 
 
@@ -53,7 +54,8 @@ class WorkflowInstance(FSMModelMixin, models.Model):
     automated_steps: ClassVar[tuple[AutomatedStep, ...]] = ()
     final_states: ClassVar[frozenset[str]] = frozenset()
     # Who may start one: the names of the roles (groups) whose members may, besides holding
-    # `workflows.start_instance`; empty means anyone who holds that permission.
+    # `workflows.start_instance`; empty means anyone who holds that permission. Integrations
+    # (external systems) may start every kind.
     started_by_roles: ClassVar[tuple[str, ...]] = ()
     # One sentence for the page that offers it: what starting one does.
     start_summary: ClassVar[str] = ""
@@ -92,7 +94,8 @@ class WorkflowInstance(FSMModelMixin, models.Model):
             return False
         if not cls.started_by_roles or user.is_superuser:
             return True
-        return user.groups.filter(name__in=cls.started_by_roles).exists()
+        # External systems (the Integrations role) start any kind, on behalf of the people they name.
+        return user.groups.filter(name__in=(*cls.started_by_roles, INTEGRATIONS.name)).exists()
 
     @classmethod
     def human_step(cls, name: str) -> HumanStep | None:

@@ -47,7 +47,7 @@ def instance_start(
     """
     definition = definition_latest(kind)
     if not definition.may_start(actor):
-        raise NotPermitted(f"You may not start a {definition.process_title.lower()}.")
+        raise NotPermitted(f"You may not start: {definition.process_title}.")
     if not isinstance(business_key, str) or not BUSINESS_KEY.match(business_key):
         raise InvalidProcessData(
             "The business key must be 1-120 letters, digits or . _ : / - and start with a letter or digit.",

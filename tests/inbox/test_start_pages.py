@@ -58,7 +58,7 @@ ONBOARDING = {
     [
         ("requester", ["Purchase-order approval"]),
         ("hr", ["Employee onboarding"]),
-        ("integration", ["Customer account activation"]),
+        ("integration", ["Customer account activation", "Employee onboarding", "Purchase-order approval"]),
         ("lead", []),
         ("manager", []),
         ("auditor", []),

@@ -47,7 +47,7 @@ class AccountActivation(WorkflowInstance):
     process_version = 1
     RISK_SCORE_LIMIT = 40
     final_states = frozenset({"active", "declined", "cancelled"})
-    # Usually started by an external system over the API.
+    # Started by external systems over the API (the Integrations role); nobody in the pages.
     started_by_roles = ("Integrations",)
     start_summary = (
         "Open a customer account: automated checks run first, and a risk officer reviews anything risky."
