@@ -61,6 +61,9 @@ def ensure_virtualenv(argv: list[str]) -> None:
 
 
 def apply_embedded_defaults(argv: list[str]) -> None:
-    """The embedded default serves http on loopback: debug on, cookies without the Secure flag."""
+    """The embedded default serves plain http on loopback: cookies without the Secure flag.
+
+    Never DEBUG: its error pages show the settings to whoever asks.
+    """
     if len(argv) > 1 and argv[1] in EMBEDDED_COMMANDS:
-        os.environ.setdefault("DJANGO_DEBUG", "1")
+        os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")

@@ -115,14 +115,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Where static files have been collected (the production image), the ASGI processes serve
-# them themselves (WhiteNoise): no separate file server is needed in front of them.
-if Path(STATIC_ROOT).is_dir():
-    _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
-    MIDDLEWARE.insert(_after_security, "whitenoise.middleware.WhiteNoiseMiddleware")
+# The ASGI processes serve the static files themselves (WhiteNoise): no separate file server
+# is needed in front of them. Collected (the production image), from STATIC_ROOT; not
+# collected (the embedded default, a checkout), straight from the apps' and static/ folders.
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE.insert(_after_security, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = not Path(STATIC_ROOT).is_dir()
 
-# Cookies and transport are secure unless DJANGO_DEBUG says this is a developer's machine.
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+# Cookies carry the Secure flag unless DJANGO_SECURE_COOKIES=false says the site is plain
+# http (`manage.py start` on loopback sets it); DEBUG does not decide it.
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

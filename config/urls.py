@@ -16,3 +16,6 @@ urlpatterns = [
     path("oidc/", include("apps.accounts.oidc_urls")),
     path("", include("apps.inbox.urls")),
 ]
+
+# The site's own pages, in its layout (templates/400.html, 403.html, 404.html, 413.html, 500.html).
+handler400 = "apps.inbox.error_views.bad_request"

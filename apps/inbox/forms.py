@@ -7,13 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
-from django.forms.fields import InvalidJSONInput
 
 from apps.core.errors import DomainError, InvalidDecision
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.selectors import InboxCursor, InboxFilters
-from apps.humantasks.services import MAX_COMMENT_LENGTH
-from apps.workflows.definitions import HumanStep
 
 ANY_OPEN = ""
 CLAIMED_BY_ME = "mine"
@@ -25,10 +22,6 @@ STATE_CHOICES = [
     (HumanTask.State.COMPLETED, "Completed"),
     (HumanTask.State.CANCELLED, "Cancelled"),
 ]
-
-
-def outcome_label(outcome: str) -> str:
-    return outcome.replace("_", " ").capitalize()
 
 
 class InboxFilterForm(forms.Form):
@@ -74,74 +67,3 @@ class TaskActionForm(forms.Form):
 
     def add_domain_error(self, error: DomainError) -> None:
         self.add_error(None, error.detail)
-
-
-class DecisionDataField(forms.JSONField):
-    """JSON typed by hand, shown back exactly as typed when the form comes back with an error.
-
-    Django's field parses and re-encodes it for the page, which fails on a lone surrogate
-    (valid JSON, not encodable as UTF-8) and on arrays nested past the decoder's stack.
-    """
-
-    def to_python(self, value: Any) -> Any:
-        try:
-            return super().to_python(value)
-        except RecursionError:
-            raise forms.ValidationError("The JSON is nested too deeply.", code="invalid") from None
-
-    def bound_data(self, data: Any, initial: Any) -> Any:
-        if self.disabled or data is None:
-            return super().bound_data(data, initial)
-        return InvalidJSONInput(data)  # rendered verbatim by prepare_value
-
-
-class DecisionForm(TaskActionForm):
-    outcome = forms.ChoiceField(widget=forms.RadioSelect, label="Outcome")
-    comment = forms.CharField(
-        required=False,
-        max_length=MAX_COMMENT_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        label="Comment",
-    )
-    data = DecisionDataField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"}),
-        label="Decision data (JSON object)",
-    )
-
-    def __init__(self, *args: Any, step: HumanStep, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.step = step
-        self.fields["outcome"].choices = [(outcome, outcome_label(outcome)) for outcome in step.outcomes]
-        if not step.takes_data:
-            del self.fields["data"]
-        if step.comment_required_for:
-            needing = ", ".join(outcome_label(o).lower() for o in step.comment_required_for)
-            self.fields["comment"].help_text = f"Required to {needing}."
-
-    def decision_data(self) -> dict[str, Any]:
-        return self.cleaned_data.get("data", {})
-
-    def clean_data(self) -> dict[str, Any]:
-        value = self.cleaned_data.get("data")
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError(
-                'Enter a JSON object, for example {"asset_tag": "LT-0001"}, or leave it empty.'
-            )
-        return value
-
-    def add_domain_error(self, error: DomainError) -> None:
-        """Field errors next to their fields; the service's summary only when no field
-        explains it (the summary at the top lists the field errors already)."""
-        attached = False
-        for field, messages in error.errors.items():
-            name = "data" if field.startswith("data") else field
-            if name in self.fields and isinstance(messages, list):
-                prefix = f"{field.removeprefix('data.')}: " if field.startswith("data.") else ""
-                for message in messages:
-                    self.add_error(name, f"{prefix}{message}")
-                attached = True
-        if not attached:
-            self.add_error(None, error.detail)

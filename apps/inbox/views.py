@@ -20,8 +20,10 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.core.errors import DomainError, NotFound, http_status
 from apps.humantasks import services as task_services
 from apps.humantasks.selectors import inbox_for, queues_visible_to
-from apps.inbox.forms import DecisionForm, InboxFilterForm, TaskActionForm, outcome_label
-from apps.inbox.selectors import TaskPage, decision_data_skeleton, task_page_for
+from apps.inbox.forms import InboxFilterForm, TaskActionForm
+from apps.inbox.process_forms import DecisionForm, decision_form_class
+from apps.inbox.selectors import TaskPage, decision_result, task_page_for
+from apps.inbox.wording import instance_facts, reader_language
 
 PAGE_SIZE = 25
 
@@ -87,11 +89,11 @@ def task_decide(request: HttpRequest, task_id: int) -> HttpResponse:
     page = _page_or_404(request, task_id)
     if page.step is None:
         raise Http404("This task's step no longer exists.")
-    form = DecisionForm(request.POST, step=page.step)
+    form = _decision_form(request, page, data=request.POST)
     if not form.is_valid():
         return _task_page(request, page, decision_form=form, status=400)
     try:
-        task_services.task_complete(
+        decided = task_services.task_complete(
             task=page.task,
             actor=request.user,
             outcome=form.cleaned_data["outcome"],
@@ -102,8 +104,26 @@ def task_decide(request: HttpRequest, task_id: int) -> HttpResponse:
     except DomainError as error:
         form.add_domain_error(error)
         return _task_page(request, page, decision_form=form, error=error)
-    messages.success(request, f"Decided “{outcome_label(form.cleaned_data['outcome'])}”: {page.task.title}.")
+    messages.success(request, decision_result(decided=decided, step=page.step))
     return redirect(reverse("inbox:home"))
+
+
+def _decision_form(request: HttpRequest, page: TaskPage, *, data: object = None) -> DecisionForm:
+    """The step's typed form; a step that revises the process's own data shows its current figures."""
+    assert page.step is not None
+    schema = page.step.decision_schema_for(page.instance)
+    properties = schema.get("properties", {})
+    revises = any(name in page.instance.data_schema.get("properties", {}) for name in properties)
+    form_class = decision_form_class(page.instance.kind, page.step.name)
+    return form_class(
+        data,
+        step=page.step,
+        kind=page.instance.kind,
+        language=reader_language(request),
+        schema=schema,
+        current=page.instance.data if revises else None,
+        initial={"version": page.task.version},
+    )
 
 
 def _page_or_404(request: HttpRequest, task_id: int) -> TaskPage:
@@ -130,11 +150,9 @@ def _task_page(
         if action_form is not None:
             action_form.add_domain_error(error)
     if decision_form is None and page.may_decide and page.step is not None:
-        decision_form = DecisionForm(
-            step=page.step,
-            initial={"version": page.task.version, "data": decision_data_skeleton(page.step)},
-        )
+        decision_form = _decision_form(request, page)
     context: dict[str, Any] = {
+        "facts": instance_facts(page.instance, language=reader_language(request)),
         "page": page,
         "task": page.task,
         "instance": page.instance,

@@ -63,6 +63,12 @@ class HumanStep:
     priority: int | Callable[[WorkflowInstance], int] = 50
     due_in: timedelta = timedelta(days=2)
     confidential: bool = False
+    # The decision data as a form should ask for it, when that depends on the instance (the
+    # manual result of whichever automated step failed); the transition validates it further.
+    form_schema: Callable[[WorkflowInstance], Mapping[str, Any]] | None = None
+
+    def decision_schema_for(self, instance: WorkflowInstance) -> Mapping[str, Any]:
+        return self.form_schema(instance) if self.form_schema else self.decision_schema
 
     @property
     def takes_data(self) -> bool:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin
 
+from apps.accounts.roles import INTEGRATIONS
 from apps.workflows.definitions import AutomatedStep, HumanStep
 
 
@@ -52,6 +53,18 @@ class WorkflowInstance(FSMModelMixin, models.Model):
     human_steps: ClassVar[tuple[HumanStep, ...]] = ()
     automated_steps: ClassVar[tuple[AutomatedStep, ...]] = ()
     final_states: ClassVar[frozenset[str]] = frozenset()
+    # Who may start one: the names of the roles (groups) whose members may, besides holding
+    # `workflows.start_instance`; empty means anyone who holds that permission. Integrations
+    # (external systems) may start every kind.
+    started_by_roles: ClassVar[tuple[str, ...]] = ()
+    # One sentence for the page that offers it: what starting one does.
+    start_summary: ClassVar[str] = ""
+    # The prefix of the business keys the pages propose (PO -> PO-2026-000123).
+    business_key_prefix: ClassVar[str] = ""
+    # People's words for this kind's states, steps, outcomes and fields, where the generic
+    # wording (apps.inbox.wording) would read badly: {"states": {"cfo_review": "CFO review"}}.
+    # Keys: "noun" (str), "states", "steps", "outcomes", "waiting_for" (state -> who it waits for).
+    words: ClassVar[dict[str, Any]] = {}
 
     class Meta:
         constraints = [
@@ -71,6 +84,18 @@ class WorkflowInstance(FSMModelMixin, models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in self.final_states
+
+    @classmethod
+    def may_start(cls, user: Any) -> bool:
+        """Whether `user` may start a process of this kind (None, the system itself, always may)."""
+        if user is None:
+            return True
+        if not user.is_active or not user.has_perm("workflows.start_instance"):
+            return False
+        if not cls.started_by_roles or user.is_superuser:
+            return True
+        # External systems (the Integrations role) start any kind, on behalf of the people they name.
+        return user.groups.filter(name__in=(*cls.started_by_roles, INTEGRATIONS.name)).exists()
 
     @classmethod
     def human_step(cls, name: str) -> HumanStep | None:

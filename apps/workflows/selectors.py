@@ -227,3 +227,31 @@ def _states_in_flow_order(initial: str, states: list[str], edges: list[GraphEdge
             frontier = list(dict.fromkeys(reached))
             ordered += frontier
     return ordered + [state for state in states if state not in ordered]
+
+
+def kinds_startable_by(*, user: User) -> list[type[WorkflowInstance]]:
+    """The process kinds `user` may start, by title (one query per kind that names its roles)."""
+    return sorted((d for d in process_kinds_latest() if d.may_start(user)), key=lambda d: d.process_title)
+
+
+BUSINESS_KEY_DIGITS = 6
+
+
+def business_key_next(*, kind: str, year: int) -> str:
+    """The next proposed business key of `kind` for `year`: PO-2026-000001, PO-2026-000002, ...
+
+    Read from the highest key of that shape (the unique index on kind and business key
+    answers it); two people starting at once may be proposed the same key, and the caller
+    takes the next one when the start says it is already used.
+    """
+    definition = definition_latest(kind)
+    prefix = f"{definition.business_key_prefix or definition.process_name.upper()}-{year}-"
+    last = (
+        WorkflowInstance.objects.filter(kind=kind, business_key__startswith=prefix)
+        .filter(business_key__regex=rf"^{prefix}[0-9]{{{BUSINESS_KEY_DIGITS}}}$")
+        .order_by("-business_key")
+        .values_list("business_key", flat=True)
+        .first()
+    )
+    number = int(last.removeprefix(prefix)) + 1 if last else 1
+    return f"{prefix}{number:0{BUSINESS_KEY_DIGITS}d}"

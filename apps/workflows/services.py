@@ -46,8 +46,8 @@ def instance_start(
     to the actor. `actor` None means the system itself.
     """
     definition = definition_latest(kind)
-    if actor is not None and not actor.has_perm("workflows.start_instance"):
-        raise NotPermitted("You may not start processes.")
+    if not definition.may_start(actor):
+        raise NotPermitted(f"You may not start: {definition.process_title}.")
     if not isinstance(business_key, str) or not BUSINESS_KEY.match(business_key):
         raise InvalidProcessData(
             "The business key must be 1-120 letters, digits or . _ : / - and start with a letter or digit.",

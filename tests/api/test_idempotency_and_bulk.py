@@ -70,7 +70,11 @@ def test_keys_belong_to_their_user(people, api):
         **{"Idempotency-Key": "same"},
     )
     other = start(
-        api(people["hr"]), "purchase_order", "PO-K-2", purchase_order_data(), **{"Idempotency-Key": "same"}
+        api(people["requester2"]),
+        "purchase_order",
+        "PO-K-2",
+        purchase_order_data(),
+        **{"Idempotency-Key": "same"},
     )
     assert other.status_code == 201 and other.json()["business_key"] == "PO-K-2"
     assert IdempotencyRecord.objects.filter(key="same").count() == 2

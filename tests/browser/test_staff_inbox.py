@@ -96,12 +96,11 @@ def test_a_team_lead_signs_in_claims_and_approves_an_order(
     page.get_by_role("button", name="Claim").click()
     expect(page.get_by_role("status")).to_contain_text("You have claimed this task")
     expect(page.locator(".lede")).to_contain_text("claimed by you")
-    page.get_by_role("radio", name="Approve").check()
     page.get_by_label("Comment").fill("Within the team's budget")
-    page.get_by_role("button", name="Record decision").click()
+    page.get_by_role("button", name="Approve", exact=True).click()
 
     expect(page).to_have_url(f"{live_server.url}/")
-    expect(page.get_by_role("status")).to_contain_text(f"Decided “Approve”: {task.title}")
+    expect(page.get_by_role("status")).to_contain_text("The purchase order is approved.")
     expect(page.get_by_role("link", name=task.title)).to_have_count(0)
     order.refresh_from_db()
     task.refresh_from_db()
@@ -139,7 +138,7 @@ def test_the_four_eyes_rule_is_a_readable_refusal_that_writes_nothing(page: Page
     refusal = "Four-eyes rule: you requested this, so someone else must decide it."
     expect(page.get_by_role("region", name="Your part")).to_contain_text(refusal)
     expect(page.get_by_role("button", name="Claim")).to_have_count(0)
-    expect(page.get_by_role("button", name="Record decision")).to_have_count(0)
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
     before = stored(order)
 
     # The page offers no Claim button, but a request can still be sent by hand: post the
@@ -201,17 +200,13 @@ def test_the_inbox_and_a_decision_work_by_keyboard_alone(page: Page, people, liv
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("You have claimed this task")
     assert_accessible_outline(page, title=task.title)
-    approve = page.get_by_role("radio", name="Approve")
-    tab_to(page, approve)
-    page.keyboard.press("Space")
-    expect(approve).to_be_checked()
     tab_to(page, page.get_by_label("Comment"))
     page.keyboard.type("Fine by me")
-    tab_to(page, page.get_by_role("button", name="Record decision"))
+    tab_to(page, page.get_by_role("button", name="Approve", exact=True))
     page.keyboard.press("Enter")
 
     expect(page).to_have_url(f"{live_server.url}/")
-    expect(page.get_by_role("status")).to_contain_text("Decided “Approve”")
+    expect(page.get_by_role("status")).to_contain_text("The purchase order is approved.")
     task.refresh_from_db()
     assert (task.state, task.outcome, task.comment) == ("completed", "approve", "Fine by me")
 

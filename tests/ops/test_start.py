@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -126,6 +127,29 @@ def row_counts(database: Path) -> dict[str, int]:
         return {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}
 
 
+def answer(browser: urllib.request.OpenerDirector, url: str, data: bytes | None = None) -> tuple[int, str]:
+    try:
+        with browser.open(url, data=data, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def assert_served_without_debug(base_url: str, browser: urllib.request.OpenerDirector) -> None:
+    """The site's own pages, never Django's debug page (which shows the settings), and the
+    static files still served."""
+    status, page = answer(browser, base_url + "tasks/987654/")
+    assert status == 404 and "There is no such page, or it is not open to you." in page
+    assert "DEBUG = True" not in page and "Traceback" not in page
+    form = answer(browser, base_url + "start/purchase_order/")[1]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "description": "x" * 1_200_000}).encode()
+    status, page = answer(browser, base_url + "start/purchase_order/", body)
+    assert status == 413 and "That was too large to accept" in page
+    status, css = answer(browser, base_url + "static/css/app.css")
+    assert status == 200 and "--accent" in css
+
+
 def test_start_serves_the_demo_and_a_second_run_keeps_its_data(tmp_path):
     with running_start(tmp_path) as first:
         password = first.password_of("lead1")
@@ -135,6 +159,7 @@ def test_start_serves_the_demo_and_a_second_run_keeps_its_data(tmp_path):
         assert "Carla Jensen" in inbox
         finance = sign_in(first.url, "finance1", password).open(first.url, timeout=10).read().decode()
         assert "PO-DEMO-1002" in finance and "PO-DEMO-1001" not in finance
+        assert_served_without_debug(first.url, sign_in(first.url, "requester1", password))
     after_first = row_counts(tmp_path / "db.sqlite3")
     assert after_first["workflows_workflowinstance"] == 13
 

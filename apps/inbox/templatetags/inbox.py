@@ -5,7 +5,7 @@ from typing import Any
 from django import template
 
 from apps.core.errors import UnknownProcessKind
-from apps.inbox.forms import outcome_label
+from apps.inbox.wording import humanize
 from apps.workflows.registry import definition_latest
 
 register = template.Library()
@@ -22,8 +22,8 @@ def process_title(kind: str) -> str:
 
 @register.filter
 def humanize_key(value: str) -> str:
-    """`request_changes` -> "Request changes"; `task.completed` -> "Task completed"."""
-    return outcome_label(str(value).replace(".", " "))
+    """`request_changes` -> "Request changes"; `cfo_review` -> "CFO review"."""
+    return humanize(value)
 
 
 @register.filter

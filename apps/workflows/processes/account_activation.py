@@ -15,12 +15,21 @@ CHECK_RESULTS = {"credit_check", "employment_verification"}
 CREDIT_CHECK_RESULT = {
     "type": "object",
     "required": ["passed", "score"],
-    "properties": {"passed": {"type": "boolean"}, "score": {"type": "number", "minimum": 0, "maximum": 100}},
+    "properties": {
+        "passed": {"type": "boolean", "title": "The credit check passed"},
+        "score": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 100,
+            "title": "Risk score",
+            "description": "0 (no risk) to 100; above 40 a risk officer reviews the account.",
+        },
+    },
 }
 EMPLOYMENT_VERIFICATION_RESULT = {
     "type": "object",
     "required": ["verified"],
-    "properties": {"verified": {"type": "boolean"}},
+    "properties": {"verified": {"type": "boolean", "title": "The employment is verified"}},
 }
 
 
@@ -38,15 +47,50 @@ class AccountActivation(WorkflowInstance):
     process_version = 1
     RISK_SCORE_LIMIT = 40
     final_states = frozenset({"active", "declined", "cancelled"})
+    # Started by external systems over the API (the Integrations role); nobody in the pages.
+    started_by_roles = ("Integrations",)
+    start_summary = (
+        "Open a customer account: automated checks run first, and a risk officer reviews anything risky."
+    )
+    business_key_prefix = "ACC"
+    words = {
+        "noun": "account activation",
+        "states": {"needs_attention": "Needs attention (a check kept failing)"},
+        "outcomes": {"skip": "Record the result by hand", "retry": "Retry the checks", "cancel": "Cancel it"},
+        "done": {
+            "approve": "Approved",
+            "reject": "Rejected",
+            "skip": "Result recorded",
+            "retry": "Checks restarted",
+            "cancel": "Cancelled",
+        },
+        "waiting_for": {"risk_review": "a risk officer", "checks_running": "the automated checks"},
+    }
     data_schema = {
         "type": "object",
         "required": ["customer_name", "customer_email", "national_id", "employer", "requested_limit"],
         "properties": {
-            "customer_name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "customer_email": {"type": "string", "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"},
-            "national_id": {"type": "string", "pattern": "^[A-Za-z0-9-]{4,32}$"},
-            "employer": {"type": "string", "minLength": 1, "maxLength": 200},
-            "requested_limit": {"type": "number", "exclusiveMinimum": 0, "maximum": 10_000_000},
+            "customer_name": {"type": "string", "minLength": 1, "maxLength": 200, "title": "Customer's name"},
+            "customer_email": {
+                "type": "string",
+                "maxLength": 254,
+                "pattern": "^[^@\\s]+@[^@\\s]+$",
+                "format": "email",
+                "title": "Customer's email address",
+            },
+            "national_id": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9-]{4,32}$",
+                "title": "National id",
+                "description": "4 to 32 letters, digits or dashes.",
+            },
+            "employer": {"type": "string", "minLength": 1, "maxLength": 200, "title": "Employer"},
+            "requested_limit": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 10_000_000,
+                "title": "Requested credit limit",
+            },
         },
         "additionalProperties": False,
     }
@@ -97,6 +141,7 @@ class AccountActivation(WorkflowInstance):
                 "additionalProperties": False,
             },
             comment_required_for=("skip", "cancel"),
+            form_schema=lambda activation: activation.manual_result_schema(),
             policy=DecisionPolicy(exclude_requester=True, exclude_earlier_deciders=False),
             priority=80,
             due_in=timedelta(hours=4),
@@ -105,6 +150,13 @@ class AccountActivation(WorkflowInstance):
 
     class Meta:
         proxy = True
+
+    def manual_result_schema(self) -> dict:
+        """The form of a manual result: the failed step's own result fields."""
+        failed = self.data.get("automation_failure", {}).get("step")
+        step = next((step for step in self.automated_steps if step.name == failed), None)
+        result = step.result_schema if step else {"type": "object"}
+        return {"type": "object", "required": ["result"], "properties": {"result": result}}
 
     def _after_checks(self) -> str:
         if not self.data.keys() >= CHECK_RESULTS:

@@ -38,15 +38,42 @@ class EmployeeOnboarding(WorkflowInstance):
     process_title = "Employee onboarding"
     process_version = 1
     final_states = frozenset({"completed", "cancelled"})
+    started_by_roles = ("HR",)
+    start_summary = "Get a new employee ready: payroll, IT and HR each receive their task at once."
+    business_key_prefix = "ONB"
+    words = {
+        "noun": "onboarding",
+        "steps": {"it_provisioning": "IT provisioning", "hr_paperwork": "HR paperwork"},
+        "outcomes": {"done": "Mark as done"},
+        "done": {"done": "Done"},
+    }
     data_schema = {
         "type": "object",
         "required": ["employee_name", "employee_email", "start_date", "department", "job_title"],
         "properties": {
-            "employee_name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "employee_email": {"type": "string", "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"},
-            "start_date": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"},
-            "department": {"type": "string", "minLength": 1, "maxLength": 100},
-            "job_title": {"type": "string", "minLength": 1, "maxLength": 100},
+            "employee_name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "title": "New employee's name",
+                "description": "Full name, as on the contract.",
+            },
+            "employee_email": {
+                "type": "string",
+                "maxLength": 254,
+                "pattern": "^[^@\\s]+@[^@\\s]+$",
+                "format": "email",
+                "title": "Their email address",
+                "description": "Where IT sends the first sign-in.",
+            },
+            "start_date": {
+                "type": "string",
+                "pattern": "^\\d{4}-\\d{2}-\\d{2}$",
+                "format": "date",
+                "title": "First working day",
+            },
+            "department": {"type": "string", "minLength": 1, "maxLength": 100, "title": "Department"},
+            "job_title": {"type": "string", "minLength": 1, "maxLength": 100, "title": "Job title"},
         },
         "additionalProperties": False,
     }
@@ -58,7 +85,15 @@ class EmployeeOnboarding(WorkflowInstance):
             {
                 "type": "object",
                 "required": ["payroll_id"],
-                "properties": {"payroll_id": {"type": "string", "minLength": 1, "maxLength": 40}},
+                "properties": {
+                    "payroll_id": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 40,
+                        "title": "Payroll id",
+                        "description": "The employee's id in the payroll system.",
+                    }
+                },
                 "additionalProperties": False,
             },
         ),
@@ -69,7 +104,15 @@ class EmployeeOnboarding(WorkflowInstance):
             {
                 "type": "object",
                 "required": ["asset_tag"],
-                "properties": {"asset_tag": {"type": "string", "minLength": 1, "maxLength": 40}},
+                "properties": {
+                    "asset_tag": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 40,
+                        "title": "Laptop asset tag",
+                        "description": "The tag on the laptop handed out, e.g. LT-0001.",
+                    }
+                },
                 "additionalProperties": False,
             },
         ),
@@ -80,7 +123,13 @@ class EmployeeOnboarding(WorkflowInstance):
             {
                 "type": "object",
                 "required": ["contract_signed"],
-                "properties": {"contract_signed": {"const": True}},
+                "properties": {
+                    "contract_signed": {
+                        "const": True,
+                        "title": "The signed contract is in",
+                        "description": "Tick once you hold the contract signed by both sides.",
+                    }
+                },
                 "additionalProperties": False,
             },
         ),

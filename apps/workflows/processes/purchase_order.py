@@ -17,11 +17,45 @@ OPEN_STATES = ["new", *REVIEW_STATES, "changes_requested"]
 REVIEW_OUTCOMES_NEEDING_A_REASON = ("reject", "request_changes")
 
 _ORDER_FIELDS = {
-    "amount": {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000_000},
-    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-    "supplier": {"type": "string", "minLength": 1, "maxLength": 200},
-    "description": {"type": "string", "minLength": 1, "maxLength": 2000},
-    "cost_center": {"type": "string", "maxLength": 50},
+    "amount": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 1_000_000_000,
+        "x-decimal-places": 2,
+        "x-currency-field": "currency",
+        "title": "Amount",
+        "description": "The order's total, in the currency below. Over 5,000 finance approves too; "
+        "over 50,000 the CFO as well.",
+    },
+    "currency": {
+        "type": "string",
+        "pattern": "^[A-Z]{3}$",
+        "default": "EUR",
+        "examples": ["EUR", "USD", "GBP", "CHF", "SEK"],
+        "title": "Currency",
+        "description": "Three capital letters, such as EUR or USD.",
+    },
+    "supplier": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "title": "Supplier",
+        "description": "Who you are buying from.",
+    },
+    "description": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 2000,
+        "title": "What and why",
+        "description": "What you are buying and what it is for; the approvers read this.",
+        "x-multiline": True,
+    },
+    "cost_center": {
+        "type": "string",
+        "maxLength": 50,
+        "title": "Cost center",
+        "description": "Optional: the budget it is charged to.",
+    },
 }
 
 
@@ -55,6 +89,35 @@ class PurchaseOrderApproval(WorkflowInstance):
     TEAM_LEAD_LIMIT = Decimal("5000")
     FINANCE_LIMIT = Decimal("50000")
     final_states = frozenset({"approved", "rejected", "withdrawn", "cancelled"})
+    started_by_roles = ("Requesters",)
+    start_summary = (
+        "Ask to buy something: a team lead approves it, and finance and the CFO too for larger amounts."
+    )
+    business_key_prefix = "PO"
+    words = {
+        "noun": "purchase order",
+        "states": {"cfo_review": "CFO review"},
+        "steps": {"cfo_approval": "CFO approval", "revise_order": "Revise the order"},
+        "outcomes": {
+            "approve": "Approve",
+            "reject": "Reject",
+            "request_changes": "Send back for changes",
+            "resubmit": "Resubmit",
+            "withdraw": "Withdraw the order",
+        },
+        "done": {
+            "approve": "Approved",
+            "reject": "Rejected",
+            "request_changes": "Sent back",
+            "resubmit": "Resubmitted",
+            "withdraw": "Withdrawn",
+        },
+        "waiting_for": {
+            "team_lead_review": "the team leads",
+            "finance_review": "finance",
+            "cfo_review": "the CFO",
+        },
+    }
     data_schema = {
         "type": "object",
         "required": ["amount", "currency", "supplier", "description"],
@@ -88,6 +151,7 @@ class PurchaseOrderApproval(WorkflowInstance):
             confidential=True,
             decision_schema={
                 "type": "object",
+                # The revised figures; a field left out keeps its value (the form shows the current ones).
                 "properties": {k: v for k, v in _ORDER_FIELDS.items() if k != "currency"},
                 "additionalProperties": False,
             },
