@@ -403,10 +403,11 @@ WEBHOOKS_LEASE_MARGIN_SECONDS = env.float("WEBHOOKS_LEASE_MARGIN_SECONDS", defau
 # out by beat, looking back as far as the window.
 WEBHOOKS_CATCH_UP_AFTER_SECONDS = env.float("WEBHOOKS_CATCH_UP_AFTER_SECONDS", default=60.0)
 WEBHOOKS_CATCH_UP_WINDOW_SECONDS = env.float("WEBHOOKS_CATCH_UP_WINDOW_SECONDS", default=6 * 3600.0)
+WEBHOOKS_CATCH_UP_SECONDS = env.float("WEBHOOKS_CATCH_UP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE.update(
     {
         "webhooks-sweep": {"task": "webhooks.sweep", "schedule": WEBHOOKS_SWEEP_SECONDS},
-        "webhooks-catch-up": {"task": "webhooks.catch_up", "schedule": max(WEBHOOKS_SWEEP_SECONDS, 30.0)},
+        "webhooks-catch-up": {"task": "webhooks.catch_up", "schedule": WEBHOOKS_CATCH_UP_SECONDS},
         "webhooks-purge-log": {"task": "webhooks.purge_log", "schedule": 3600.0},
     }
 )

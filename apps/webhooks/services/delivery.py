@@ -24,7 +24,6 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.notifications.events import EVENT_TYPES
 from apps.notifications.models import OutboxMessage
 from apps.webhooks import targets
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEventSeen
@@ -100,9 +99,15 @@ def _waits_for_earlier(delivery: WebhookDelivery) -> bool:
     ).exists()
     if earlier_owed:
         return True
+    # Events of the types it subscribes to since it exists are fanned out (seen) whatever
+    # the fan-out decided; older ones and other types were never owed to it.
+    endpoint = delivery.endpoint
     return (
         OutboxMessage.objects.filter(
-            instance_id=delivery.instance_id, id__lt=delivery.event_id, topic__in=list(EVENT_TYPES)
+            instance_id=delivery.instance_id,
+            id__lt=delivery.event_id,
+            topic__in=endpoint.event_types,
+            created_at__gte=endpoint.created_at,
         )
         .filter(~Exists(WebhookEventSeen.objects.filter(event_id=OuterRef("id"))))
         .exists()

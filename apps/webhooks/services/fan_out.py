@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.humantasks.models import HumanTask
 from apps.humantasks.selectors import instances_visible_to, task_access
@@ -61,20 +62,28 @@ def webhooks_fan_out(event: Event) -> list[int]:
 
     if event.type not in EVENT_TYPES:
         return []
+    # Endpoints are few next to events; filtering the JSON lists here keeps one plain query
+    # that works on SQLite (the embedded default) as on PostgreSQL. Without a subscription to
+    # the type (enabled or not) nothing is written at all: most events cost one read.
+    subscribers = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.select_related("owner").order_by("id")
+        if event.type in endpoint.event_types
+    ]
+    if not subscribers:
+        return []
+    occurred_at = parse_datetime(str(event.payload.get("occurred_at") or "")) or timezone.now()
     with transaction.atomic():
         _, first_time = WebhookEventSeen.objects.get_or_create(
             event_id=event.id, defaults={"instance_id": event.instance_id}
         )
         if not first_time:
             return []
-        # Endpoints are few next to events; filtering the JSON lists here keeps one plain query
-        # that works on SQLite (the embedded default) as on PostgreSQL.
+        # An endpoint hears of what happened while it existed and was enabled.
         endpoints = [
             endpoint
-            for endpoint in WebhookEndpoint.objects.filter(enabled=True)
-            .select_related("owner")
-            .order_by("id")
-            if _subscribed(endpoint, event)
+            for endpoint in subscribers
+            if endpoint.enabled and endpoint.created_at <= occurred_at and _subscribed(endpoint, event)
         ]
         if not endpoints:
             return []
@@ -107,12 +116,14 @@ def webhooks_fan_out(event: Event) -> list[int]:
 def events_catch_up(*, limit: int = 200) -> int:
     """Fan out the catalogue events that were dispatched a while ago and never reached the
     fan-out (their job was lost with the broker's data); return how many."""
-    if not WebhookEndpoint.objects.filter(enabled=True).exists():
+    oldest = WebhookEndpoint.objects.filter(enabled=True).order_by("created_at").first()
+    if oldest is None:
         return 0
     now = timezone.now()
     missed = (
         OutboxMessage.objects.filter(
             topic__in=list(EVENT_TYPES),
+            created_at__gte=oldest.created_at,
             dispatched_at__gte=now - timedelta(seconds=settings.WEBHOOKS_CATCH_UP_WINDOW_SECONDS),
             dispatched_at__lt=now - timedelta(seconds=settings.WEBHOOKS_CATCH_UP_AFTER_SECONDS),
         )
