@@ -253,3 +253,50 @@ def test_the_secret_is_stored_encrypted(people, receiver):
     endpoint, secret = subscribe(people["lead"], receiver.url, "task.created")
     assert secret.startswith("whsec_")
     assert secret not in endpoint.secret_encrypted and secret[6:] not in endpoint.secret_encrypted
+
+
+def test_an_event_whose_job_was_lost_is_fanned_out_by_the_catch_up(
+    people, receiver, django_capture_on_commit_callbacks
+):
+    from apps.notifications.models import OutboxMessage
+    from apps.webhooks.services.fan_out import events_catch_up
+
+    endpoint, _ = subscribe(people["lead"], receiver.url, "task.created")
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    # The relay marked the rows dispatched, and their jobs vanished with the broker.
+    instance_start(
+        kind="purchase_order", business_key="PO-9", data=purchase_order_data(), actor=people["requester"]
+    )
+    OutboxMessage.objects.update(dispatched_at=timezone.now() - timedelta(minutes=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events_catch_up() == 1
+        assert events_catch_up() == 0, "seen once, never again"
+    assert WebhookDelivery.objects.get(endpoint=endpoint).state == "succeeded"
+    assert len(receiver.received()) == 1
+
+
+def test_an_ordered_endpoint_gets_one_instances_events_one_at_a_time(
+    people, receiver, django_capture_on_commit_callbacks
+):
+    receiver.answer_with(Answer(500))
+    endpoint, _ = subscribe(
+        people["lead"], receiver.url, "task.created", "task.claimed", ordered_by_instance=True
+    )
+    order = start_order(people, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        task_claim(task=HumanTask.objects.get(instance=order).pk, actor=people["lead"])
+    created, claimed = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("event_id")
+    assert (created.event_type, created.state, claimed.event_type) == (
+        "task.created",
+        "pending",
+        "task.claimed",
+    )
+    # The claim waits while the creation is owed, even when it is due itself.
+    assert claimed.attempts == 0 and delivery_attempt(delivery_id=claimed.pk) == "skipped"
+    due_now(created)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_attempt(delivery_id=created.pk) == "succeeded"
+    claimed.refresh_from_db()
+    assert claimed.state == "succeeded"
+    # The creation failed, then went again, and only then came the claim.
+    assert [b'"task.created"' in r.body for r in receiver.received()] == [True, True, False]

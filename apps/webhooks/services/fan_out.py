@@ -116,14 +116,16 @@ def webhooks_fan_out(event: Event) -> list[int]:
 def events_catch_up(*, limit: int = 200) -> int:
     """Fan out the catalogue events that were dispatched a while ago and never reached the
     fan-out (their job was lost with the broker's data); return how many."""
-    oldest = WebhookEndpoint.objects.filter(enabled=True).order_by("created_at").first()
-    if oldest is None:
+    enabled = list(WebhookEndpoint.objects.filter(enabled=True).values_list("created_at", "event_types"))
+    if not enabled:
         return 0
+    # Only the types someone subscribes to: the fan-out records no other event as seen.
+    subscribed = sorted({name for _, names in enabled for name in names} & set(EVENT_TYPES))
     now = timezone.now()
     missed = (
         OutboxMessage.objects.filter(
-            topic__in=list(EVENT_TYPES),
-            created_at__gte=oldest.created_at,
+            topic__in=subscribed,
+            created_at__gte=min(created_at for created_at, _ in enabled),
             dispatched_at__gte=now - timedelta(seconds=settings.WEBHOOKS_CATCH_UP_WINDOW_SECONDS),
             dispatched_at__lt=now - timedelta(seconds=settings.WEBHOOKS_CATCH_UP_AFTER_SECONDS),
         )
