@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "apps.api",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -365,3 +366,54 @@ AUTOMATION_SIMULATED_PERMANENT_FAILURE_RATE = env.float(
 SLA_REMIND_BEFORE_HOURS = env.float("SLA_REMIND_BEFORE_HOURS", default=4.0)
 SLA_STALE_CLAIM_HOURS = env.float("SLA_STALE_CLAIM_HOURS", default=8.0)
 SLA_ESCALATION_PRIORITY_BOOST = env.int("SLA_ESCALATION_PRIORITY_BOOST", default=20)
+
+# --- Webhooks (apps/webhooks, README: webhooks) ---------------------------------------------------
+# Without DATABASE_URL this is the embedded default on one machine: loopback receivers and plain
+# http are allowed there (and in the tests), never in production unless these say so.
+_EMBEDDED = not env.str("DATABASE_URL", default="")
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=_EMBEDDED)
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=_EMBEDDED)
+# Keys that encrypt the endpoints' secrets at rest: the first encrypts, all decrypt (rotation).
+WEBHOOKS_SECRET_KEYS = env.list("WEBHOOKS_SECRET_KEYS", default=[SECRET_KEY])
+WEBHOOKS_SECRET_OVERLAP_HOURS = env.float("WEBHOOKS_SECRET_OVERLAP_HOURS", default=24.0)
+WEBHOOKS_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOKS_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_RESPONSE_MAX_BYTES = env.int("WEBHOOKS_RESPONSE_MAX_BYTES", default=65_536)
+WEBHOOKS_EXCERPT_CHARS = env.int("WEBHOOKS_EXCERPT_CHARS", default=1000)
+# Seconds to wait after each failed attempt (+/-20% jitter): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+# 10 h, 20 h, 24 h: nine retries over about three days, then the delivery is given up.
+WEBHOOKS_RETRY_SCHEDULE_SECONDS = [
+    float(seconds)
+    for seconds in env.list(
+        "WEBHOOKS_RETRY_SCHEDULE_SECONDS",
+        default=["5", "300", "1800", "7200", "18000", "36000", "36000", "72000", "86400"],
+    )
+]
+WEBHOOKS_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOKS_RETRY_AFTER_MAX_SECONDS", default=86400.0)
+# Retries due within this are enqueued with a countdown; later ones are left to beat's sweep.
+WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOKS_COUNTDOWN_MAX_SECONDS", default=60.0)
+# An endpoint whose every attempt failed for this long is disabled and its owner told.
+WEBHOOKS_DISABLE_AFTER_DAYS = env.float("WEBHOOKS_DISABLE_AFTER_DAYS", default=5.0)
+WEBHOOKS_LOG_RETENTION_DAYS = env.float("WEBHOOKS_LOG_RETENTION_DAYS", default=30.0)
+WEBHOOKS_REDELIVER_MAX = env.int("WEBHOOKS_REDELIVER_MAX", default=1000)
+WEBHOOKS_SWEEP_SECONDS = env.float("WEBHOOKS_SWEEP_SECONDS", default=5.0)
+# A due delivery whose job should have run this long ago is enqueued again (the job was lost).
+WEBHOOKS_REQUEUE_AFTER_SECONDS = env.float("WEBHOOKS_REQUEUE_AFTER_SECONDS", default=30.0)
+# An attempt holds its delivery for the timeout plus this; a worker killed mid-attempt lets go then.
+WEBHOOKS_LEASE_MARGIN_SECONDS = env.float("WEBHOOKS_LEASE_MARGIN_SECONDS", default=30.0)
+# Events dispatched this long ago that never reached the fan-out (their job was lost) are fanned
+# out by beat, looking back as far as the window.
+WEBHOOKS_CATCH_UP_AFTER_SECONDS = env.float("WEBHOOKS_CATCH_UP_AFTER_SECONDS", default=60.0)
+WEBHOOKS_CATCH_UP_WINDOW_SECONDS = env.float("WEBHOOKS_CATCH_UP_WINDOW_SECONDS", default=6 * 3600.0)
+WEBHOOKS_CATCH_UP_SECONDS = env.float("WEBHOOKS_CATCH_UP_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "webhooks-sweep": {"task": "webhooks.sweep", "schedule": WEBHOOKS_SWEEP_SECONDS},
+        "webhooks-catch-up": {"task": "webhooks.catch_up", "schedule": WEBHOOKS_CATCH_UP_SECONDS},
+        "webhooks-purge-log": {"task": "webhooks.purge_log", "schedule": 3600.0},
+    }
+)
+EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("DJANGO_EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="approval-inbox@localhost")

@@ -25,3 +25,6 @@ CACHES = {
     "api-throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "sign-in": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sign-in"},
 }  # noqa: F405
+# Webhook receivers in the tests are real servers on loopback, over plain http.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=True)
+WEBHOOKS_ALLOW_HTTP = True

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from apps.api.views import audit, instances, process_kinds, queues, tasks
+from apps.api.views import audit, instances, process_kinds, queues, tasks, webhooks
 from apps.api.views.common import NoSuchEndpointView
 
 app_name = "api"
@@ -34,6 +34,38 @@ urlpatterns = [
     path("queues/", queues.QueueListView.as_view(), name="queues"),
     path("audit-events/", audit.AuditEventListView.as_view(), name="audit-events"),
     path("audit-events/export/", audit.AuditEventExportView.as_view(), name="audit-events-export"),
+    path("webhook-endpoints/", webhooks.WebhookEndpointListView.as_view(), name="webhook-endpoints"),
+    path(
+        "webhook-endpoints/<str:pk>/", webhooks.WebhookEndpointDetailView.as_view(), name="webhook-endpoint"
+    ),
+    path(
+        "webhook-endpoints/<str:pk>/rotate-secret/",
+        webhooks.WebhookSecretRotateView.as_view(),
+        name="webhook-endpoint-rotate-secret",
+    ),
+    path(
+        "webhook-endpoints/<str:pk>/ping/", webhooks.WebhookPingView.as_view(), name="webhook-endpoint-ping"
+    ),
+    path(
+        "webhook-endpoints/<str:pk>/redeliver/",
+        webhooks.WebhookRedeliverRangeView.as_view(),
+        name="webhook-endpoint-redeliver",
+    ),
+    path(
+        "webhook-endpoints/<str:pk>/deliveries/",
+        webhooks.WebhookDeliveryListView.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhook-endpoints/<str:pk>/deliveries/<str:delivery>/",
+        webhooks.WebhookDeliveryDetailView.as_view(),
+        name="webhook-delivery",
+    ),
+    path(
+        "webhook-endpoints/<str:pk>/deliveries/<str:delivery>/redeliver/",
+        webhooks.WebhookDeliveryRedeliverView.as_view(),
+        name="webhook-delivery-redeliver",
+    ),
     # Anything else under /api/v1/ is a problem+json 404 too, not the site's HTML page.
     re_path(r"^.*$", NoSuchEndpointView.as_view(), name="no-such-endpoint"),
 ]

@@ -102,3 +102,14 @@ class DecisionRefused(DomainError):
 
     code = "decision-policy"
     kind = "forbidden"
+
+
+# --- Webhooks -------------------------------------------------------------------------------------
+
+
+class InvalidWebhookEndpoint(DomainError):
+    """A subscription that cannot be kept: an unknown event type or process kind, a URL we
+    would never send to."""
+
+    code = "invalid-webhook-endpoint"
+    kind = "invalid"

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.notifications.models import OutboxMessage
+from apps.notifications.sinks import Event, sinks_call
 
 if TYPE_CHECKING:
     from apps.workflows.models import WorkflowInstance
@@ -168,9 +169,10 @@ def notification_deliver(
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    if layer is None:
-        return
-    event = {"type": "outbox.event", "message_id": message_id, "topic": topic, "payload": payload}
-    groups = [str(group) for group in payload.get("notify_groups", [])]
-    for group in groups:
-        async_to_sync(layer.group_send)(group, event)
+    if layer is not None:
+        event = {"type": "outbox.event", "message_id": message_id, "topic": topic, "payload": payload}
+        groups = [str(group) for group in payload.get("notify_groups", [])]
+        for group in groups:
+            async_to_sync(layer.group_send)(group, event)
+    # Then whatever else listens (webhooks, apps.notifications.sinks).
+    sinks_call(Event(id=message_id, type=topic, payload=payload, instance_id=instance_id))

@@ -11,7 +11,8 @@ from channels.layers import channel_layers, get_channel_layer
 
 from apps.notifications.services import notification_deliver
 
-pytestmark = [pytest.mark.redis]
+# The event also goes to the registered sinks (webhooks), which read the database.
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 
 @pytest.fixture

@@ -1,0 +1,44 @@
+"""Event sinks: what else hears each catalogue event after the channel layer did.
+
+The apps above this one that want events (webhooks) register a sink in their
+AppConfig.ready(); `notification_deliver` calls every sink with the event, in
+registration order. The outbox is at least once, so a sink may be called twice with the
+same event id and must drop the repeat itself. A sink that raises fails the delivery job,
+which the broker hands out again (acks_late); the channel-layer listeners drop the repeat
+by message id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """One catalogue event as the outbox carries it (see apps.notifications.events)."""
+
+    id: int
+    type: str
+    payload: dict[str, Any]
+    instance_id: int | None
+
+
+Sink = Callable[[Event], None]
+
+_sinks: dict[str, Sink] = {}
+
+
+def sink_register(sink: Sink) -> None:
+    """Add `sink`; registering the same function again replaces it rather than calling it twice."""
+    _sinks[f"{sink.__module__}.{sink.__qualname__}"] = sink
+
+
+def sinks() -> list[Sink]:
+    return list(_sinks.values())
+
+
+def sinks_call(event: Event) -> None:
+    for sink in sinks():
+        sink(event)

@@ -1,0 +1,2 @@
+"""The webhooks' writers: subscriptions (endpoints), the fan-out of events to deliveries,
+and the attempts that send them."""
