@@ -131,13 +131,13 @@ def is_postgres(db: None) -> bool:
 
 
 @pytest.fixture
-def live_on(settings: Any) -> Iterator[Callable[[str], None]]:
+def live_on(settings: Any) -> Iterator[Callable[..., str]]:
     """Point this process's channel layer and live event store at a Redis (by URL), under
-    keys of this test's own; back to the test settings afterwards."""
+    keys of this test's own (the prefix it returns); back to the test settings afterwards."""
     from channels.layers import channel_layers
 
-    def point(url: str) -> None:
-        prefix = f"t{uuid.uuid4().hex[:12]}"
+    def point(url: str, prefix: str | None = None) -> str:
+        prefix = prefix or f"t{uuid.uuid4().hex[:12]}"
         settings.CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -147,6 +147,7 @@ def live_on(settings: Any) -> Iterator[Callable[[str], None]]:
         settings.LIVE_REDIS_URL = url
         settings.LIVE_KEY_PREFIX = prefix
         channel_layers.backends.clear()
+        return prefix
 
     yield point
     channel_layers.backends.clear()

@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 CLOSE_NOT_SIGNED_IN = 4401
 CLOSE_SIGNED_OUT = 4403
 CLOSE_FLOODING = 4429
-CLOSE_TOO_BIG = 1009
+# (Daphne lets a server close only with 1000 or 3000-4999.)
+CLOSE_TOO_BIG = 4413
 # A client frame is a small JSON object; anything larger is not one of ours.
 MAX_FRAME_BYTES = 8192
 # Refused frames in a row (while throttled) before the socket is closed.
