@@ -107,7 +107,12 @@ def notifications_record(*, message_id: int, topic: str, payload: dict[str, Any]
             if user_id not in already
         ]
         Notification.objects.bulk_create(fresh, ignore_conflicts=True)
-    return fresh
+        # ignore_conflicts leaves the objects without ids: read back the ones written now.
+        return list(
+            Notification.objects.filter(
+                message_id=message_id, user_id__in=[n.user_id for n in fresh]
+            ).order_by("id")
+        )
 
 
 def notifications_recent_for(*, user: Any, limit: int = RECENT) -> list[Notification]:
