@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.automation",
     "apps.notifications",
     "apps.inbox",
+    "apps.live",
     "apps.ops",
     "rest_framework",
     "drf_spectacular",
@@ -140,12 +141,53 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_REQUEST_BYTES", default=1_048_576)
 
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+# The channel layer (websocket groups across server processes) and the live event store
+# (what each stream was sent, for clients that reconnect) live in Redis when there is one;
+# in memory otherwise, which is only right for the embedded default's single server process.
+CHANNEL_LAYER_REDIS_URL = env.str("CHANNEL_LAYER_REDIS_URL", default=REDIS_URL)
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="asgi")
+if CHANNEL_LAYER_REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CHANNEL_LAYER_REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+        }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=CHANNEL_LAYER_REDIS_URL)
+LIVE_KEY_PREFIX = env.str("LIVE_KEY_PREFIX", default="live")
+# Per stream: how many events, and for how long, a reconnecting client can catch up on;
+# a longer gap gets a "refresh" instead.
+LIVE_STREAM_MAX_EVENTS = env.int("LIVE_STREAM_MAX_EVENTS", default=500)
+LIVE_STREAM_TTL_SECONDS = env.int("LIVE_STREAM_TTL_SECONDS", default=3600)
+LIVE_REPLAY_MAX_EVENTS = env.int("LIVE_REPLAY_MAX_EVENTS", default=200)
+# A websocket re-checks that its person is still active (and renews their presence) this often.
+LIVE_RECHECK_SECONDS = env.float("LIVE_RECHECK_SECONDS", default=30.0)
+# Frames a client may send: a burst of this many, refilled at this rate per second.
+LIVE_CLIENT_BURST = env.int("LIVE_CLIENT_BURST", default=20)
+LIVE_CLIENT_FRAMES_PER_SECOND = env.float("LIVE_CLIENT_FRAMES_PER_SECOND", default=5.0)
+
+# Mail to people who are not online (reminders, escalations, "assigned to you"): SMTP when
+# EMAIL_HOST is set, otherwise files in var/mail (the embedded default). EMAIL_BACKEND overrides.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=(
+        "django.core.mail.backends.smtp.EmailBackend"
+        if EMAIL_HOST
+        else "django.core.mail.backends.filebased.EmailBackend"
+    ),
+)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Approval inbox <inbox@localhost>")
+# Links in mail point here (the site's public address).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # Business rules that are configuration rather than code.
 WORKFLOW_DECISION_DATA_MAX_BYTES = env.int("WORKFLOW_DECISION_DATA_MAX_BYTES", default=64_000)
@@ -413,7 +455,3 @@ CELERY_BEAT_SCHEDULE.update(
         "webhooks-purge-log": {"task": "webhooks.purge_log", "schedule": 3600.0},
     }
 )
-EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env.str("DJANGO_EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=25)
-DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="approval-inbox@localhost")

@@ -14,7 +14,11 @@ TEST_REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# In memory in the test process, unless a test's server processes share a real Redis (tests/live).
+if not env.str("CHANNEL_LAYER_REDIS_URL", default=""):
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default="")
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Jobs run in the process that enqueues them, so `django_capture_on_commit_callbacks(execute=True)`
 # sees automated steps finish; the real-worker tests start workers with this turned off.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pgtrigger
@@ -127,3 +128,26 @@ def employee_onboarding_data(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def is_postgres(db: None) -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def live_on(settings: Any) -> Iterator[Callable[..., str]]:
+    """Point this process's channel layer and live event store at a Redis (by URL), under
+    keys of this test's own (the prefix it returns); back to the test settings afterwards."""
+    from channels.layers import channel_layers
+
+    def point(url: str, prefix: str | None = None) -> str:
+        prefix = prefix or f"t{uuid.uuid4().hex[:12]}"
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [url], "prefix": prefix},
+            }
+        }
+        settings.LIVE_REDIS_URL = url
+        settings.LIVE_KEY_PREFIX = prefix
+        channel_layers.backends.clear()
+        return prefix
+
+    yield point
+    channel_layers.backends.clear()

@@ -21,6 +21,10 @@ class User(AbstractUser):
         validators=[validate_time_zone],
         help_text="Times are shown in this zone.",
     )
+    email_notifications = models.BooleanField(
+        default=True,
+        help_text="Reminders, escalations and tasks assigned to them also by mail when they are not online.",
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -151,3 +151,17 @@ def user_sync_from_identity(
                 data={"user": username, "added": added, "removed": removed, "source": "oidc"},
             )
     return user
+
+
+def user_set_email_notifications(*, user: User, enabled: bool) -> User:
+    """Whether `user` also gets reminders, escalations and assignments by mail when offline."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(email_notifications=enabled)
+        audit_record(
+            action="user.preferences_changed",
+            actor=user,
+            chain_key=f"user:{user.pk}",
+            data={"email_notifications": enabled},
+        )
+    user.email_notifications = enabled
+    return user

@@ -6,6 +6,7 @@ class HumantasksConfig(AppConfig):
     label = "humantasks"
 
     def ready(self) -> None:
+        from apps.humantasks import receivers  # noqa: F401
         from apps.humantasks.services.reactions import process_managed_by, tasks_sync_with_instance
         from apps.workflows.reactions import manager_test_register, reaction_register
 

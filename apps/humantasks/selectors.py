@@ -25,6 +25,7 @@ from apps.humantasks.models import (
     QueueGroupObjectPermission,
     QueueUserObjectPermission,
 )
+from apps.notifications.events import queue_group, role_group, user_group
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
 from apps.workflows.selectors import MAX_ID, InstanceFilters, instance_transitions_available
@@ -446,4 +447,20 @@ def instance_detail_for(*, user: User, instance_id: int | str) -> InstanceDetail
         open_tasks=tuple(open_tasks_of_instance_for(user=user, instance=instance)),
         transitions_available=tuple(instance_transitions_available(instance=instance, user=user)),
         history=tuple(history_visible_to(user=user, instance=instance)),
+    )
+
+
+# --- The live inbox: which streams a person hears ---------------------------------------------------
+
+
+def live_streams_for(*, user: User) -> list[str]:
+    """The channel-layer groups (apps.notifications.events) `user` may hear now: their own,
+    each of their roles', and every queue they may work or manage. Decided by the server
+    from the database, never by a client; two queries."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    roles = user.groups.values_list("pk", flat=True)
+    queues = queues_visible_to(user=user).values_list("pk", flat=True)
+    return sorted(
+        [user_group(user.pk), *(role_group(pk) for pk in roles), *(queue_group(pk) for pk in queues)]
     )

@@ -19,8 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import DomainError, NotFound, http_status
 from apps.humantasks import services as task_services
-from apps.humantasks.selectors import inbox_for, queues_visible_to
+from apps.humantasks.selectors import inbox_for, queue_counts_for, queues_visible_to, queues_workable_by
 from apps.inbox.forms import InboxFilterForm, TaskActionForm
+from apps.inbox.live_views import live_cursor_for
 from apps.inbox.process_forms import DecisionForm, decision_form_class
 from apps.inbox.selectors import TaskPage, decision_result, task_page_for
 from apps.inbox.wording import instance_facts, reader_language
@@ -40,7 +41,16 @@ def inbox_home(request: HttpRequest) -> HttpResponse:
         filters = form.inbox_filters(user_id=request.user.pk) if form.is_bound else None
         after = form.cleaned_data.get("after") if form.is_bound else None
         page = inbox_for(user=request.user, filters=filters, limit=PAGE_SIZE, after=after)
-    context = {"form": form, "page": page, "queues": queues, "now": timezone.now()}
+    workable = set(queues_workable_by(user=request.user).values_list("pk", flat=True))
+    context = {
+        "form": form,
+        "page": page,
+        "queues": queues,
+        "now": timezone.now(),
+        "workable_queue_ids": workable,
+        "counts": queue_counts_for(user=request.user),
+        "live_after": live_cursor_for(user=request.user),
+    }
     return render(request, "inbox/home.html", context, status=status)
 
 
@@ -158,5 +168,6 @@ def _task_page(
         "instance": page.instance,
         "action_form": action_form,
         "decision_form": decision_form,
+        "live_after": live_cursor_for(user=request.user),
     }
     return render(request, "inbox/task_detail.html", context, status=status)

@@ -25,3 +25,15 @@ def notification_deliver_job(
     services.notification_deliver(
         message_id=message_id, topic=topic, payload=payload, instance_id=instance_id
     )
+
+
+@app.task(name="notifications.for_people", ignore_result=True, acks_late=True)
+def notifications_for_people_job(*, message_id: int, topic: str, payload: dict[str, Any]) -> int:
+    return services.notifications_for_people(message_id=message_id, topic=topic, payload=payload)
+
+
+@app.task(name="notifications.email", ignore_result=True, acks_late=True)
+def notifications_email_job(*, notification_ids: list[int]) -> int:
+    from apps.notifications.personal import notifications_email
+
+    return notifications_email(notification_ids=notification_ids)

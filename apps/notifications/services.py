@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.notifications.models import OutboxMessage
-from apps.notifications.sinks import Event, sinks_call
+from apps.notifications.sinks import Event, sinks
 
 if TYPE_CHECKING:
     from apps.workflows.models import WorkflowInstance
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 # The Celery job that carries each topic; every other topic is an event for people and systems.
 TOPIC_JOBS = {"automation.step": "apps.automation.jobs.automated_step_job"}
 EVENT_JOB = "apps.notifications.jobs.notification_deliver_job"
+PEOPLE_JOB = "apps.notifications.jobs.notifications_for_people_job"
+EMAIL_JOB = "apps.notifications.jobs.notifications_email_job"
 # A relay run stops after this many passes; the next nudge or sweep carries on.
 MAX_PASSES = 20
 
@@ -134,20 +136,18 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
 
 
 def _publish(row: OutboxMessage) -> None:
-    job = import_string(TOPIC_JOBS.get(row.topic, EVENT_JOB))
-    kwargs = (
-        dict(row.payload)
-        if row.topic in TOPIC_JOBS
-        else {
-            "message_id": row.pk,
-            "topic": row.topic,
-            "payload": row.payload,
-            "instance_id": row.instance_id,
-        }
-    )
+    if row.topic not in TOPIC_JOBS:
+        # Events go to the channel layer from the relay itself (the on-commit nudge in the
+        # web process, or beat's sweep): a Celery hop per event costs more than the live
+        # inbox's latency budget (docs/adr/live-events-delivered-by-the-relay.md).
+        notification_deliver(
+            message_id=row.pk, topic=row.topic, payload=row.payload, instance_id=row.instance_id
+        )
+        return
+    job = import_string(TOPIC_JOBS[row.topic])
     # No publish retries here: a broker that is down must not hold the committing request;
     # the row simply waits for the next nudge or sweep.
-    job.apply_async(kwargs=kwargs, retry=False)
+    job.apply_async(kwargs=dict(row.payload), retry=False)
 
 
 def outbox_prune(*, older_than: timedelta | None = None) -> int:
@@ -162,17 +162,86 @@ def notification_deliver(
     *, message_id: int, topic: str, payload: dict[str, Any], instance_id: int | None
 ) -> None:
     """Announce an event to whoever listens on the channel layer: the groups its producer
-    chose (`notify_groups`, see apps.notifications.events). Listeners drop repeats by
-    message id. There is no per-instance group: an instance's confidential task must not
-    reach everyone who watches the instance."""
+    chose (`notify_groups`, see apps.notifications.events), each message numbered in its
+    group's stream by the live event store (apps.notifications.live) first, so a socket
+    that missed it can catch up. Listeners drop repeats by stream sequence and event id.
+    There is no per-instance group: an instance's confidential task must not reach
+    everyone who watches the instance.
+
+    A personal event (assigned to you, a reminder, ...) also goes to the people job, which
+    writes the bell's notifications and mails those not online. Raises when the event store,
+    the channel layer or the broker is down: the row stays pending and is sent again.
+    """
+    from apps.notifications.live import live_record
+    from apps.notifications.personal import personal_address
+
+    streams = live_record(message_id=message_id, topic=topic, payload=payload)
+    messages = {
+        stream: {
+            "type": "outbox.event",
+            "message_id": message_id,
+            "topic": topic,
+            "payload": payload,
+            "stream": stream,
+            "seq": seq,
+        }
+        for stream, seq in streams.items()
+    }
+    live_group_send(messages)
+    if personal_address(topic, payload) is not None:
+        job = import_string(PEOPLE_JOB)
+        job.apply_async(kwargs={"message_id": message_id, "topic": topic, "payload": payload}, retry=False)
+    # Then whatever else listens (webhooks, apps.notifications.sinks). A sink that fails here
+    # must not hold back the live inbox, which has already heard the event: the row is
+    # marked sent, and each sink's own catch-up (webhooks' beat sweep over recent events)
+    # makes good what it missed.
+    event = Event(id=message_id, type=topic, payload=payload, instance_id=instance_id)
+    for sink in sinks():
+        try:
+            sink(event)
+        except Exception:
+            logger.exception("event %s (%s) not handed to %s; its catch-up will", message_id, topic, sink)
+
+
+def live_group_send(messages: dict[str, dict[str, Any]]) -> None:
+    """Send each group its message on the channel layer, all at once."""
+    if not messages:
+        return
+    import asyncio
+
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    if layer is not None:
-        event = {"type": "outbox.event", "message_id": message_id, "topic": topic, "payload": payload}
-        groups = [str(group) for group in payload.get("notify_groups", [])]
-        for group in groups:
-            async_to_sync(layer.group_send)(group, event)
-    # Then whatever else listens (webhooks, apps.notifications.sinks).
-    sinks_call(Event(id=message_id, type=topic, payload=payload, instance_id=instance_id))
+    if layer is None:
+        return
+
+    async def send_all() -> None:
+        await asyncio.gather(*(layer.group_send(group, message) for group, message in messages.items()))
+
+    async_to_sync(send_all)()
+
+
+def live_control(*, groups: list[str], kind: str, **details: Any) -> None:
+    """Tell the sockets of `groups` to act on a change of who they are (docs/live.md):
+    "access_changed" (recompute subscriptions), "signed_out" and "deactivated" (close),
+    "bell" (a new notification). Never raises: a lost control message is made good by the
+    socket's periodic re-check."""
+    try:
+        live_group_send({group: {"type": "live.control", "kind": kind, **details} for group in groups})
+    except Exception:
+        logger.exception("live control message %s to %s not sent", kind, groups)
+
+
+def notifications_for_people(*, message_id: int, topic: str, payload: dict[str, Any]) -> int:
+    """Write the notifications of one personal event, ring the bells of those it reached,
+    and queue their mail. Returns how many notifications were written."""
+    from apps.notifications.events import user_group
+    from apps.notifications.personal import notifications_record
+
+    written = notifications_record(message_id=message_id, topic=topic, payload=payload)
+    if written:
+        live_control(groups=sorted({user_group(n.user_id) for n in written}), kind="bell")
+        job = import_string(EMAIL_JOB)
+        job.apply_async(kwargs={"notification_ids": [n.pk for n in written]}, retry=False)
+    return len(written)

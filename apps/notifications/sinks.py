@@ -2,10 +2,11 @@
 
 The apps above this one that want events (webhooks) register a sink in their
 AppConfig.ready(); `notification_deliver` calls every sink with the event, in
-registration order. The outbox is at least once, so a sink may be called twice with the
-same event id and must drop the repeat itself. A sink that raises fails the delivery job,
-which the broker hands out again (acks_late); the channel-layer listeners drop the repeat
-by message id.
+registration order, after the live inbox heard it (in the web process right after the
+commit, or in beat's sweep). The outbox is at least once, so a sink may be called twice
+with the same event id and must drop the repeat itself. A sink that raises is logged and
+skipped: it must make good what it missed with a catch-up of its own (webhooks sweep
+recent events), so that one sink never holds back the others or the live inbox.
 """
 
 from __future__ import annotations
@@ -37,8 +38,3 @@ def sink_register(sink: Sink) -> None:
 
 def sinks() -> list[Sink]:
     return list(_sinks.values())
-
-
-def sinks_call(event: Event) -> None:
-    for sink in sinks():
-        sink(event)

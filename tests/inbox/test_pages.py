@@ -92,13 +92,15 @@ def test_the_inbox_costs_the_same_queries_for_one_task_or_many(client, people, d
     # 1 session, 1 user, 1 the person's queues (the filter's choices); then inbox_for:
     # 1 the queue ids, 2 the user's and their groups' model permissions (auditors read
     # every task), 1 the merged per-queue page, 1 the page's tasks with instance, queue
-    # and assignee. 8 in all, whatever the number of tasks.
-    with django_assert_num_queries(8):
+    # and assignee. Then the live parts: 1 the workable queues (Claim buttons), 1 the
+    # per-queue counts, 2 the live cursor's streams (roles, queues), 2 the bell (unread
+    # count, latest five). 14 in all, whatever the number of tasks.
+    with django_assert_num_queries(14):
         assert len(listed(client.get("/"))) == 1
 
     for number in range(2, 8):
         start_order(people, f"PO-{number}")
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(14):
         assert len(listed(client.get("/"))) == 7
 
 
@@ -371,12 +373,13 @@ def test_the_task_page_costs_the_same_queries_however_long_its_history(
     # 1 session, 1 user, 1 the task with its instance, queue and assignee, 2 the reader's
     # queue and task grants (read once, for access and the page's buttons), 2 the step's
     # decision policy (earlier decisions, sibling approvals), 1 the requester, 1 the
-    # history. 9, however many events it has.
-    with django_assert_num_queries(9):
+    # history; 2 the live cursor's streams (roles, queues), 2 the bell. 13, however many
+    # events it has.
+    with django_assert_num_queries(13):
         assert client.get(url).status_code == 200
     for _ in range(5):
         task = task_unclaim(task=task_claim(task=task, actor=people["lead"]), actor=people["lead"])
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(13):
         page = client.get(url)
     # started, transitioned and task.created, then five claims and five releases.
     assert len(page.context["page"].history) == 3 + 10

@@ -51,6 +51,8 @@ def test_an_event_reaches_the_groups_its_producer_named_and_no_others(redis_laye
         "message_id": 41,
         "topic": "task.escalated",
         "payload": {"task": 9, "notify_groups": ["role-3"]},
+        "stream": "role-3",
+        "seq": 1,
     }
     # Whoever watches the instance hears only what its producer addressed to them.
     assert async_to_sync(receive)(watcher, 0.5) is None

@@ -14,11 +14,13 @@ import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.notifications.events import user_group
+from apps.notifications.live import live_replay
 from apps.notifications.models import OutboxMessage
 from apps.notifications.services import outbox_prune, outbox_put, outbox_relay
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.services import instance_start
-from tests.celery_workers import RedisServer, free_port, point_celery_at
+from tests.celery_workers import RedisServer, free_port
 from tests.conftest import purchase_order_data
 
 pytestmark = [pytest.mark.postgres]
@@ -122,33 +124,32 @@ def test_delivered_rows_are_pruned_after_the_retention_period(people, settings):
 
 @pytest.mark.django_db
 @pytest.mark.redis
-def test_broker_down_the_transition_still_commits_at_once_and_the_rows_go_when_it_is_back(
-    people, django_capture_on_commit_callbacks
+def test_redis_down_the_transition_still_commits_at_once_and_the_events_go_when_it_is_back(
+    people, django_capture_on_commit_callbacks, live_on
 ):
-    broker = RedisServer(free_port())
-    point_celery_at(broker.url)  # nothing listens there yet
+    # Events go to the channel layer and the live event store, both on this Redis.
+    server = RedisServer(free_port())
+    live_on(server.url)  # nothing listens there yet
     try:
         started = time.monotonic()
         with django_capture_on_commit_callbacks(execute=True):
             purchases = [order(people, key=f"PO-{n}") for n in range(3)]
-        assert time.monotonic() - started < 2, "a broker outage must not hold the committing request"
+        assert time.monotonic() - started < 2, "a Redis outage must not hold the committing request"
         assert all(WorkflowInstance.objects.filter(pk=p.pk).exists() for p in purchases)
         # Each order's state change and its team lead task's creation.
         assert pending().count() == 6
         first = pending().order_by("id").first()
         assert first.attempts == 1 and "Connection refused" in first.last_error
 
-        broker.start()
+        server.start()
         assert outbox_relay() == 6
         assert not pending().exists()
-        assert [
-            kwargs["payload"]["instance"]
-            for _job, kwargs in published(broker.url)
-            if kwargs["topic"] == "instance.transitioned"
-        ] == [p.pk for p in purchases]
+        heard = live_replay(stream=user_group(people["requester"].pk), after=0)
+        assert [e["data"]["instance"] for e in heard.events if e["topic"] == "instance.transitioned"] == [
+            p.pk for p in purchases
+        ]
     finally:
-        point_celery_at(None)
-        broker.stop()
+        server.stop()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,7 +158,7 @@ def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publis
     a, b = order(people, key="PO-A"), order(people, key="PO-B")
     # Written straight to the table, so no on-commit nudge sends them before the race is set up.
     rows = OutboxMessage.objects.bulk_create(
-        OutboxMessage(topic="step", payload={"seq": label}, instance=instance)
+        OutboxMessage(topic="automation.step", payload={"step_run_id": label}, instance=instance)
         for label, instance in [("a1", a), ("b1", b), ("a2", a), ("b2", b), ("a3", a)]
     )
     a1 = rows[0]
@@ -175,7 +176,12 @@ def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publis
     assert holding.wait(timeout=10)
     try:
         assert outbox_relay() == 2
-        assert list(pending().filter(topic="step").order_by("id").values_list("payload__seq", flat=True)) == [
+        assert list(
+            pending()
+            .filter(topic="automation.step")
+            .order_by("id")
+            .values_list("payload__step_run_id", flat=True)
+        ) == [
             "a1",
             "a2",
             "a3",
@@ -185,7 +191,5 @@ def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publis
         other.join(timeout=10)
 
     assert outbox_relay() == 3
-    sent = [
-        kwargs["payload"]["seq"] for _job, kwargs in published(publishing_to) if kwargs["topic"] == "step"
-    ]
+    sent = [kwargs["step_run_id"] for job, kwargs in published(publishing_to) if job == "automation.step_run"]
     assert sent == ["b1", "b2", "a1", "a2", "a3"]

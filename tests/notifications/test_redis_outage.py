@@ -16,7 +16,11 @@ from tests.conftest import account_activation_data, purchase_order_data
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-def test_rows_written_while_redis_is_down_are_all_delivered_when_it_returns(people, workers, own_redis):
+def test_rows_written_while_redis_is_down_are_all_delivered_when_it_returns(
+    people, workers, own_redis, live_on
+):
+    # Events go to the channel layer and the live store on the same Redis, as in production.
+    live_on(own_redis.url)
     workers.start()
     own_redis.stop()
 

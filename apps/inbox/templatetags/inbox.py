@@ -29,3 +29,11 @@ def humanize_key(value: str) -> str:
 @register.filter
 def is_scalar(value: Any) -> bool:
     return not isinstance(value, dict | list)
+
+
+@register.inclusion_tag("inbox/_bell.html", takes_context=True)
+def notification_bell(context: dict[str, Any]) -> dict[str, Any]:
+    """The header's bell: unread count and the latest few (two queries)."""
+    from apps.inbox.live_views import bell_context
+
+    return bell_context(context["request"].user)

@@ -1,0 +1,116 @@
+"""The pages' live parts: one inbox row and the queue counts as fragments (the live inbox
+script redraws them when an event arrives), and the notifications (bell, list, mark read,
+mail preferences), which work without JavaScript too."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts.services import user_set_email_notifications
+from apps.core.errors import NotFound
+from apps.humantasks.selectors import live_streams_for, queue_counts_for, task_with_access_for
+from apps.notifications.live import live_heads
+from apps.notifications.personal import (
+    notification_mark_read,
+    notifications_mark_all_read,
+    notifications_recent_for,
+    notifications_unread_count,
+)
+
+
+def live_cursor_for(*, user: object) -> str:
+    """Each stream's last sequence as the page is drawn (JSON): the page's socket resumes
+    from here, so nothing that happens between drawing and connecting is lost."""
+    return json.dumps(live_heads(streams=live_streams_for(user=user)))
+
+
+@login_required
+@require_GET
+def inbox_row(request: HttpRequest, task_id: int) -> HttpResponse:
+    """The task's inbox row as the reader may see it; 404 outside their reach."""
+    try:
+        task, access = task_with_access_for(user=request.user, task_id=task_id)
+    except NotFound:
+        raise Http404("No such task.") from None
+    # The same rule as the inbox page: a Claim button where the reader may work the task.
+    workable = {task.queue_id} if access.work else set()
+    context = {"task": task, "workable_queue_ids": workable, "now": timezone.now()}
+    return render(request, "inbox/_task_row.html", context)
+
+
+@login_required
+@require_GET
+def inbox_counts(request: HttpRequest) -> HttpResponse:
+    return render(request, "inbox/_queue_counts.html", {"counts": queue_counts_for(user=request.user)})
+
+
+@login_required
+@require_GET
+def notifications_bell(request: HttpRequest) -> HttpResponse:
+    return render(request, "inbox/_bell.html", bell_context(request.user))
+
+
+def bell_context(user: object) -> dict[str, object]:
+    return {
+        "bell_unread": notifications_unread_count(user=user),
+        "bell_recent": notifications_recent_for(user=user, limit=5),
+    }
+
+
+@login_required
+@require_GET
+def notifications_page(request: HttpRequest) -> HttpResponse:
+    context = {"notifications": notifications_recent_for(user=request.user, limit=50)}
+    return render(request, "inbox/notifications.html", context)
+
+
+@login_required
+@require_POST
+def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    if not notification_mark_read(user=request.user, notification_id=notification_id):
+        raise Http404("No such notification.")
+    return _back(request)
+
+
+@login_required
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    notifications_mark_all_read(user=request.user)
+    return _back(request)
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("inbox:notifications")
+
+
+class PreferencesForm(forms.Form):
+    email_notifications = forms.BooleanField(
+        required=False,
+        label="Also send me reminders, escalations and tasks assigned to me by mail when I am not signed in",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_preferences(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = PreferencesForm(request.POST)
+        if form.is_valid():
+            user_set_email_notifications(user=request.user, enabled=form.cleaned_data["email_notifications"])
+            messages.success(request, "Your preferences are saved.")
+            return redirect("inbox:notification_preferences")
+    else:
+        form = PreferencesForm(initial={"email_notifications": request.user.email_notifications})
+    return render(request, "inbox/notification_preferences.html", {"form": form})

@@ -1,0 +1,248 @@
+"""The live event store: what each stream (channel-layer group) was sent, numbered, for a
+while, so that a websocket client that reconnects gets exactly what it missed.
+
+A stream is one of the groups of apps.notifications.events (`user-<id>`, `queue-<id>`,
+`role-<id>`). Recording an event gives it the next sequence number of every stream it is
+addressed to; recording the same event again (the relay is at least once) returns the
+numbers it already has, so a repeat is dropped by the sockets, never numbered twice.
+
+Redis when settings.LIVE_REDIS_URL is set (every server process shares it); otherwise one
+process's memory, which only the embedded default's single server may use.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.conf import settings
+
+# A sequence counter outlives its stream's events by far: a client's "after 812" stays
+# meaningful (too old, so refresh) instead of matching a restarted count.
+_SEQ_TTL_SECONDS = 7 * 24 * 3600
+
+# ARGV: prefix, message id, body, max events, ttl, seq ttl, then the streams.
+# Returns a flat list: stream, seq, stream, seq, ...
+_RECORD = """
+local prefix, id, body = ARGV[1], ARGV[2], ARGV[3]
+local maxlen, ttl, seqttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local known_key = prefix .. ':msg:' .. id
+local known = redis.call('HGETALL', known_key)
+if #known > 0 then return known end
+local out = {}
+for i = 7, #ARGV do
+  local stream = ARGV[i]
+  local seq = redis.call('INCR', prefix .. ':seq:' .. stream)
+  redis.call('EXPIRE', prefix .. ':seq:' .. stream, seqttl)
+  local log = prefix .. ':log:' .. stream
+  redis.call('ZADD', log, seq, seq .. ' ' .. body)
+  redis.call('ZREMRANGEBYRANK', log, 0, -(maxlen + 1))
+  redis.call('EXPIRE', log, ttl)
+  redis.call('HSET', known_key, stream, seq)
+  out[#out + 1] = stream
+  out[#out + 1] = seq
+end
+redis.call('EXPIRE', known_key, ttl)
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a stream sent after a client's last sequence: the events in order, or
+    `refresh` when they are no longer all kept (too old, too many, or the count restarted)."""
+
+    events: list[dict[str, Any]]
+    head: int
+    refresh: bool = False
+
+
+class _Store(Protocol):
+    def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]: ...
+    def heads(self, streams: list[str]) -> dict[str, int]: ...
+    def since(self, stream: str, after: int, limit: int) -> tuple[list[tuple[int, str]], int, int | None]: ...
+    def presence_touch(self, user_id: int, connection: str, ttl: float) -> None: ...
+    def presence_leave(self, user_id: int, connection: str) -> None: ...
+    def online(self, user_ids: Iterable[int]) -> set[int]: ...
+
+
+class _RedisStore:
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self.script = self.client.register_script(_RECORD)
+
+    def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]:
+        args = [
+            self.prefix,
+            message_id,
+            body,
+            settings.LIVE_STREAM_MAX_EVENTS,
+            settings.LIVE_STREAM_TTL_SECONDS,
+            _SEQ_TTL_SECONDS,
+            *streams,
+        ]
+        flat = self.script(args=args)
+        return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    def heads(self, streams: list[str]) -> dict[str, int]:
+        if not streams:
+            return {}
+        values = self.client.mget([f"{self.prefix}:seq:{stream}" for stream in streams])
+        return {stream: int(value or 0) for stream, value in zip(streams, values, strict=True)}
+
+    def since(self, stream: str, after: int, limit: int) -> tuple[list[tuple[int, str]], int, int | None]:
+        log = f"{self.prefix}:log:{stream}"
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(log, f"({after}", "+inf", start=0, num=limit + 1, withscores=True)
+            pipe.zrange(log, 0, 0, withscores=True)
+            pipe.get(f"{self.prefix}:seq:{stream}")
+            found, oldest, head = pipe.execute()
+        events = [(int(score), member.decode().partition(" ")[2]) for member, score in found]
+        return events, int(head or 0), int(oldest[0][1]) if oldest else None
+
+    def presence_touch(self, user_id: int, connection: str, ttl: float) -> None:
+        key = f"{self.prefix}:online:{user_id}"
+        now = time.time()
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {connection: now + ttl})
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.expire(key, int(ttl) + 1)
+            pipe.execute()
+
+    def presence_leave(self, user_id: int, connection: str) -> None:
+        self.client.zrem(f"{self.prefix}:online:{user_id}", connection)
+
+    def online(self, user_ids: Iterable[int]) -> set[int]:
+        ids = list(user_ids)
+        now = time.time()
+        with self.client.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.zcount(f"{self.prefix}:online:{user_id}", now, "+inf")
+            counts = pipe.execute()
+        return {user_id for user_id, count in zip(ids, counts, strict=True) if count}
+
+
+class _MemoryStore:
+    """The same contract in one process's memory (the embedded default)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seq: dict[str, int] = {}
+        self.logs: dict[str, list[tuple[int, str, float]]] = {}
+        self.known: dict[int, dict[str, int]] = {}
+        self.presence: dict[int, dict[str, float]] = {}
+
+    def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]:
+        with self.lock:
+            if message_id in self.known:
+                return dict(self.known[message_id])
+            now, out = time.monotonic(), {}
+            for stream in streams:
+                seq = self.seq[stream] = self.seq.get(stream, 0) + 1
+                log = self.logs.setdefault(stream, [])
+                log.append((seq, body, now))
+                cutoff = now - settings.LIVE_STREAM_TTL_SECONDS
+                del log[: max(len(log) - settings.LIVE_STREAM_MAX_EVENTS, 0)]
+                while log and log[0][2] < cutoff:
+                    log.pop(0)
+                out[stream] = seq
+            self.known[message_id] = out
+            if len(self.known) > 10 * settings.LIVE_STREAM_MAX_EVENTS:
+                for old in sorted(self.known)[: len(self.known) // 2]:
+                    del self.known[old]
+            return dict(out)
+
+    def heads(self, streams: list[str]) -> dict[str, int]:
+        with self.lock:
+            return {stream: self.seq.get(stream, 0) for stream in streams}
+
+    def since(self, stream: str, after: int, limit: int) -> tuple[list[tuple[int, str]], int, int | None]:
+        with self.lock:
+            log = self.logs.get(stream, [])
+            found = [(seq, body) for seq, body, _at in log if seq > after][: limit + 1]
+            return found, self.seq.get(stream, 0), log[0][0] if log else None
+
+    def presence_touch(self, user_id: int, connection: str, ttl: float) -> None:
+        with self.lock:
+            self.presence.setdefault(user_id, {})[connection] = time.monotonic() + ttl
+
+    def presence_leave(self, user_id: int, connection: str) -> None:
+        with self.lock:
+            self.presence.get(user_id, {}).pop(connection, None)
+
+    def online(self, user_ids: Iterable[int]) -> set[int]:
+        now = time.monotonic()
+        with self.lock:
+            return {pk for pk in user_ids if any(t > now for t in self.presence.get(pk, {}).values())}
+
+
+_stores: dict[tuple[str, str], _Store] = {}
+_stores_lock = threading.Lock()
+
+
+def _store() -> _Store:
+    key = (settings.LIVE_REDIS_URL, settings.LIVE_KEY_PREFIX)
+    with _stores_lock:
+        if key not in _stores:
+            url, prefix = key
+            _stores[key] = _RedisStore(url, prefix) if url else _MemoryStore()
+        return _stores[key]
+
+
+def live_event_body(*, message_id: int, topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The event as a websocket frame carries it (without its stream and sequence): the
+    receiver's copy of the payload never names the other groups it went to."""
+    data = {key: value for key, value in payload.items() if key != "notify_groups"}
+    return {"id": message_id, "topic": topic, "time": payload.get("occurred_at"), "data": data}
+
+
+def live_record(*, message_id: int, topic: str, payload: dict[str, Any]) -> dict[str, int]:
+    """Number the event in each stream it is addressed to; {stream: seq}. Idempotent."""
+    streams = sorted({str(group) for group in payload.get("notify_groups", [])})
+    if not streams:
+        return {}
+    body = json.dumps(live_event_body(message_id=message_id, topic=topic, payload=payload))
+    return _store().record(message_id=message_id, body=body, streams=streams)
+
+
+def live_heads(*, streams: list[str]) -> dict[str, int]:
+    """The last sequence number each stream has given out (0 for a stream never used)."""
+    return _store().heads(sorted(streams))
+
+
+def live_replay(*, stream: str, after: int, limit: int | None = None) -> Replay:
+    """The events of `stream` numbered above `after`, in order, when they are all still kept
+    and there are at most `limit`; otherwise Replay(refresh=True)."""
+    limit = settings.LIVE_REPLAY_MAX_EVENTS if limit is None else limit
+    found, head, oldest = _store().since(stream, after, limit)
+    if after > head:
+        return Replay(events=[], head=head, refresh=True)
+    if after == head:
+        return Replay(events=[], head=head)
+    complete = oldest is not None and oldest <= after + 1 and found and found[0][0] == after + 1
+    if not complete or len(found) > limit:
+        return Replay(events=[], head=head, refresh=True)
+    return Replay(
+        events=[{**json.loads(body), "stream": stream, "seq": seq} for seq, body in found], head=head
+    )
+
+
+def live_presence_touch(*, user_id: int, connection: str, ttl: float) -> None:
+    """`user_id` has a live connection for the next `ttl` seconds (renewed while it lasts)."""
+    _store().presence_touch(user_id, connection, ttl)
+
+
+def live_presence_leave(*, user_id: int, connection: str) -> None:
+    _store().presence_leave(user_id, connection)
+
+
+def live_online(*, user_ids: Iterable[int]) -> set[int]:
+    """Which of `user_ids` have a live connection now (they need no mail)."""
+    return _store().online(user_ids)
