@@ -17,17 +17,10 @@ from django.utils import timezone
 from apps.notifications.models import OutboxMessage
 from apps.notifications.services import outbox_prune, outbox_put, outbox_relay
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from tests.celery_workers import RedisServer, free_port, point_celery_at
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 
 pytestmark = [pytest.mark.postgres]
-
-
-def order(people, key="PO-1"):
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(100), actor=people["requester"]
-    )
 
 
 def pending():
@@ -49,7 +42,7 @@ def test_rows_are_written_with_the_transition_and_sent_only_after_commit(
     people, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        purchase = order(people)
+        purchase = start_purchase_order(people["requester"], amount=100)
         [row] = OutboxMessage.objects.filter(instance=purchase)
         assert (row.topic, row.payload["to_state"], row.dispatched_at) == (
             "instance.transitioned",
@@ -70,7 +63,7 @@ def test_a_transition_that_rolls_back_leaves_no_row(people):
         pass
 
     with pytest.raises(Abandoned), transaction.atomic():
-        order(people)
+        start_purchase_order(people["requester"], amount=100)
         raise Abandoned
     assert not OutboxMessage.objects.exists()
     assert not WorkflowInstance.objects.exists()
@@ -129,7 +122,10 @@ def test_broker_down_the_transition_still_commits_at_once_and_the_rows_go_when_i
     try:
         started = time.monotonic()
         with django_capture_on_commit_callbacks(execute=True):
-            purchases = [order(people, key=f"PO-{n}") for n in range(3)]
+            purchases = [
+                start_purchase_order(people["requester"], amount=100, business_key=f"PO-{n}")
+                for n in range(3)
+            ]
         assert time.monotonic() - started < 2, "a broker outage must not hold the committing request"
         assert all(WorkflowInstance.objects.filter(pk=p.pk).exists() for p in purchases)
         assert pending().count() == 3
@@ -150,7 +146,8 @@ def test_broker_down_the_transition_still_commits_at_once_and_the_rows_go_when_i
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.redis
 def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publishing_to):
-    a, b = order(people, key="PO-A"), order(people, key="PO-B")
+    a = start_purchase_order(people["requester"], amount=100, business_key="PO-A")
+    b = start_purchase_order(people["requester"], amount=100, business_key="PO-B")
     # Written straight to the table, so no on-commit nudge sends them before the race is set up.
     rows = OutboxMessage.objects.bulk_create(
         OutboxMessage(topic="step", payload={"seq": label}, instance=instance)
