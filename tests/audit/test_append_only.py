@@ -13,10 +13,9 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from apps.audit.models import AuditEvent
-from apps.humantasks.services import task_claim, task_complete
 from apps.workflows.models import WorkflowInstance
 from tests.factories import start_purchase_order
-from tests.process_steps import open_task
+from tests.process_steps import decide, open_task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -26,9 +25,7 @@ REFUSED = r"Cannot update or delete rows from audit_auditevent|append-only: TRUN
 @pytest.fixture
 def order(people) -> WorkflowInstance:
     order = start_purchase_order(people["requester"], business_key="PO-AUDIT")
-    task = open_task(order, "team_lead_approval")
-    task_claim(task=task, actor=people["lead"])
-    task_complete(task=task, actor=people["lead"], outcome="approve")
+    decide(open_task(order, "team_lead_approval"), people["lead"], "approve")
     return order
 
 

@@ -7,11 +7,11 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.automation.models import StepRun
-from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
 from tests.celery_workers import wait_for
 from tests.external_systems import Reply
 from tests.factories import start_account_activation
+from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -89,7 +89,7 @@ def test_a_permanent_failure_lands_in_the_dead_letters_with_an_operations_task(
 
     run = step_run(application, "employment_verification")
     assert (run.state, run.attempts) == ("failed", 1)
-    task = HumanTask.objects.get(instance=application, state="open")
+    task = open_task(application)
     assert task.queue.slug == "operations" and "HTTP 403" in task.title
     assert len(external_system.requests_to(EMPLOYMENT)) == 1
 

@@ -68,7 +68,7 @@ def test_the_inbox_lists_exactly_the_tasks_of_the_users_queues(client, people):
     onboarding = start_employee_onboarding(people["hr"], business_key="ONB-1")
 
     assert listed(signed_in(client, people["lead"]).get("/")) == [open_task(order).pk]
-    payroll_task = HumanTask.objects.get(instance=onboarding, step="payroll_setup")
+    payroll_task = open_task(onboarding, "payroll_setup")
     assert listed(signed_in(Client(), people["payroll"]).get("/")) == [payroll_task.pk]
     assert listed(signed_in(Client(), people["outsider"]).get("/")) == []
 
@@ -100,7 +100,7 @@ def test_filters_narrow_the_inbox(client, people):
     task_claim(task=open_task(dear), actor=lead)
     signed_in(client, lead)
 
-    it_task = HumanTask.objects.get(instance=onboarding, step="it_provisioning")
+    it_task = open_task(onboarding, "it_provisioning")
     assert listed(client.get("/", {"queue": "it"})) == [it_task.pk]
     assert listed(client.get("/", {"state": "mine"})) == [open_task(dear).pk]
     assert listed(client.get("/", {"state": "open", "queue": "team-leads"})) == [open_task(cheap).pk]
@@ -219,7 +219,7 @@ def test_unclaim_puts_the_task_back(client, people):
 
 def test_decision_data_goes_to_the_step(client, people):
     onboarding = start_employee_onboarding(people["hr"], business_key="ONB-1")
-    task = HumanTask.objects.get(instance=onboarding, step="it_provisioning")
+    task = open_task(onboarding, "it_provisioning")
     signed_in(client, people["it"])
     form = client.get(reverse("inbox:task", args=[task.pk])).content.decode()
     assert "{&quot;asset_tag&quot;: &quot;&quot;}" in form
@@ -259,7 +259,7 @@ def test_a_step_that_takes_no_data_shows_no_data_field(client, people):
 )
 def test_bad_decision_data_shows_an_error_and_writes_nothing(client, people, fields, message):
     onboarding = start_employee_onboarding(people["hr"], business_key="ONB-1")
-    task = HumanTask.objects.get(instance=onboarding, step="it_provisioning")
+    task = open_task(onboarding, "it_provisioning")
     signed_in(client, people["it"])
     before = writes()
 
