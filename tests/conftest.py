@@ -1,4 +1,6 @@
-"""Shared fixtures: the standard roles and queues, people in them, and process data."""
+"""Shared fixtures: the standard roles and queues, people in them, and a purchase order.
+
+Process data and started processes are built by tests/factories.py."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from apps.accounts.models import User
 from apps.accounts.services import roles_ensure
 from apps.humantasks.models import Queue
 from apps.humantasks.services import queues_ensure_standard
+from apps.workflows.models import WorkflowInstance
 from config.env import env
-from tests.factories import UserFactory
+from tests.factories import UserFactory, start_purchase_order
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -93,36 +96,10 @@ def people(make_user: Callable[..., User]) -> dict[str, User]:
     }
 
 
-def purchase_order_data(amount: float = 1200, **overrides: Any) -> dict[str, Any]:
-    return {
-        "amount": amount,
-        "currency": "EUR",
-        "supplier": "Acme Tools",
-        "description": "Drills",
-        **overrides,
-    }
-
-
-def account_activation_data(**overrides: Any) -> dict[str, Any]:
-    return {
-        "customer_name": "Ada Lovelace",
-        "customer_email": "ada@example.com",
-        "national_id": "AB-1234",
-        "employer": "Analytical Engines Ltd",
-        "requested_limit": 5000,
-        **overrides,
-    }
-
-
-def employee_onboarding_data(**overrides: Any) -> dict[str, Any]:
-    return {
-        "employee_name": "Grace Hopper",
-        "employee_email": "grace@example.com",
-        "start_date": "2027-01-04",
-        "department": "Engineering",
-        "job_title": "Compiler engineer",
-        **overrides,
-    }
+@pytest.fixture
+def order(people: dict[str, User]) -> WorkflowInstance:
+    """A 1,200 EUR purchase order (PO-1) from `requester`, waiting for a team lead."""
+    return start_purchase_order(people["requester"])
 
 
 @pytest.fixture

@@ -2,15 +2,12 @@ import pytest
 
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_complete
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 
 
 @pytest.mark.django_db
 def test_small_purchase_order_is_approved_by_one_team_lead(people):
-    order = instance_start(
-        kind="purchase_order", business_key="PO-1", data=purchase_order_data(100), actor=people["requester"]
-    )
+    order = start_purchase_order(people["requester"], amount=100, business_key="PO-1")
     assert order.state == "team_lead_review"
     [task] = inbox_for(user=people["lead"]).tasks
     task_claim(task=task, actor=people["lead"])

@@ -13,10 +13,9 @@ from django.test import Client
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
-from apps.humantasks.models import HumanTask
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 from tests.identity_provider import IdentityProvider
+from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -70,15 +69,8 @@ def role_events(username: str) -> list[dict]:
     )
 
 
-def start_order(people, key: str) -> HumanTask:
-    instance = instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(1200), actor=people["requester"]
-    )
-    return HumanTask.objects.get(instance=instance, state="open")
-
-
 def test_sign_in_creates_the_user_with_mapped_roles_and_opens_their_queue(client, people, sso):
-    lead_task = start_order(people, "PO-SSO-1")
+    lead_task = open_task(start_purchase_order(people["requester"], business_key="PO-SSO-1"))
     assert lead_task.queue.slug == "team-leads"
 
     response = sign_in(client, sso)
@@ -134,7 +126,7 @@ def test_signing_in_again_follows_the_changed_groups_and_leaves_other_roles_alon
 
 
 def test_a_user_with_no_mapped_group_signs_in_to_an_empty_inbox(client, people, sso):
-    start_order(people, "PO-SSO-2")
+    open_task(start_purchase_order(people["requester"], business_key="PO-SSO-2"))
 
     # "Team leads" is a role's name, not one of the provider's groups the map knows.
     response = sign_in(client, sso, groups=["staff-all", "Team leads"])

@@ -8,9 +8,7 @@ from guardian.shortcuts import get_perms
 from apps.accounts.services import api_key_create
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask, Queue
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
-from tests.factories import UserFactory
+from tests.factories import UserFactory, start_purchase_order
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +17,7 @@ READ_ONLY = ("workflows_workflowinstance", "humantasks_humantask", "audit_audite
 
 @pytest.fixture
 def order(people):
-    return instance_start(
-        kind="purchase_order",
-        business_key="PO-ADMIN-1",
-        data=purchase_order_data(900),
-        actor=people["requester"],
-    )
+    return start_purchase_order(people["requester"], amount=900, business_key="PO-ADMIN-1")
 
 
 @pytest.fixture
@@ -70,12 +63,7 @@ def test_instance_page_lists_its_tasks_and_data(client, superuser, order):
 
 
 def test_lists_filter_and_search(client, superuser, order, people):
-    instance_start(
-        kind="purchase_order",
-        business_key="PO-ADMIN-2",
-        data=purchase_order_data(),
-        actor=people["requester"],
-    )
+    start_purchase_order(people["requester"], business_key="PO-ADMIN-2")
     client.force_login(superuser)
 
     found = client.get(reverse("admin:workflows_workflowinstance_changelist"), {"q": "PO-ADMIN-2"})

@@ -12,7 +12,7 @@ from apps.accounts.models import ApiKey
 from apps.accounts.services import api_key_create, api_key_revoke
 from apps.audit.models import AuditEvent
 from tests.api.conftest import problem, start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from apps.audit.models import AuditEvent
 from apps.workflows.models import WorkflowInstance
 from tests.api.conftest import problem, start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

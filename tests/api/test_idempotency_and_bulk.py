@@ -8,9 +8,8 @@ from apps.api.models import IdempotencyRecord
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from tests.api.conftest import problem, start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data, start_purchase_order
 from tests.racing import run_together
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -174,12 +173,7 @@ def test_overlapping_idempotent_bulk_requests_in_opposite_orders_do_not_deadlock
     """With an Idempotency-Key a bulk request is one transaction that keeps every item's locks
     to the end; two of them naming the same tasks in opposite orders must both finish."""
     for number in range(15):
-        instance_start(
-            kind="purchase_order",
-            business_key=f"PO-LOCKS-{number}",
-            data=purchase_order_data(),
-            actor=people["requester"],
-        )
+        start_purchase_order(people["requester"], business_key=f"PO-LOCKS-{number}")
     ids = list(HumanTask.objects.order_by("id").values_list("id", flat=True))
     first, second = api(people["manager"]), api(make_user("Managers", username="manager2"))
     forward = [{"task": pk, "to_user": "lead", "reason": "Lead takes these"} for pk in ids]

@@ -7,7 +7,7 @@ import pytest
 
 from apps.humantasks.models import HumanTask, Queue
 from tests.api.conftest import start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

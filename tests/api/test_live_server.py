@@ -10,7 +10,7 @@ import requests
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

@@ -7,7 +7,7 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from tests.api.conftest import start
-from tests.conftest import account_activation_data, employee_onboarding_data, purchase_order_data
+from tests.factories import account_activation_data, employee_onboarding_data, purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -17,8 +17,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from apps.accounts.services import api_key_create
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 
 
 @pytest.fixture
@@ -43,9 +42,7 @@ def caller_key(make_user, _in_process_wsgi) -> str:
     user = make_user("Requesters", "Team leads", "Managers", "Auditors", "HR", username="schema-caller")
     someone = make_user("Requesters", username="schema-requester")
     for number in range(3):
-        instance_start(
-            kind="purchase_order", business_key=f"PO-S-{number}", data=purchase_order_data(100), actor=someone
-        )
+        start_purchase_order(someone, amount=100, business_key=f"PO-S-{number}")
     return api_key_create(user=user, name="schemathesis", actor=None)[1]
 
 

@@ -8,8 +8,7 @@ from django.db import connection, transaction
 from apps.audit.models import AuditEvent
 from apps.humantasks.services import task_claim, task_complete, task_unclaim
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
-from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.factories import start_employee_onboarding, start_purchase_order
 from tests.process_steps import open_task
 
 
@@ -25,15 +24,8 @@ def tamper(sql: str, params: list | None = None) -> None:
 
 def make_history(people) -> WorkflowInstance:
     """An onboarding and a purchase order with a dozen events each, in separate chains."""
-    instance_start(
-        kind="employee_onboarding",
-        business_key="ONB-AUDIT",
-        data=employee_onboarding_data(),
-        actor=people["hr"],
-    )
-    order = instance_start(
-        kind="purchase_order", business_key="PO-AUDIT", data=purchase_order_data(), actor=people["requester"]
-    )
+    start_employee_onboarding(people["hr"], business_key="ONB-AUDIT")
+    order = start_purchase_order(people["requester"], business_key="PO-AUDIT")
     task = open_task(order, "team_lead_approval")
     task_claim(task=task, actor=people["lead"])
     task_unclaim(task=task, actor=people["lead"])

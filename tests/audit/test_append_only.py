@@ -13,11 +13,9 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from apps.audit.models import AuditEvent
-from apps.humantasks.services import task_claim, task_complete
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
-from tests.process_steps import open_task
+from tests.factories import start_purchase_order
+from tests.process_steps import decide, open_task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -26,12 +24,8 @@ REFUSED = r"Cannot update or delete rows from audit_auditevent|append-only: TRUN
 
 @pytest.fixture
 def order(people) -> WorkflowInstance:
-    order = instance_start(
-        kind="purchase_order", business_key="PO-AUDIT", data=purchase_order_data(), actor=people["requester"]
-    )
-    task = open_task(order, "team_lead_approval")
-    task_claim(task=task, actor=people["lead"])
-    task_complete(task=task, actor=people["lead"], outcome="approve")
+    order = start_purchase_order(people["requester"], business_key="PO-AUDIT")
+    decide(open_task(order, "team_lead_approval"), people["lead"], "approve")
     return order
 
 
@@ -101,11 +95,6 @@ def test_appending_goes_on_after_a_refused_change(order, people):
         execute("DELETE FROM audit_auditevent")
     before = AuditEvent.objects.count()
 
-    instance_start(
-        kind="purchase_order",
-        business_key="PO-AUDIT-2",
-        data=purchase_order_data(),
-        actor=people["requester"],
-    )
+    start_purchase_order(people["requester"], business_key="PO-AUDIT-2")
 
     assert AuditEvent.objects.count() > before

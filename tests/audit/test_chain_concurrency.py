@@ -16,8 +16,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_first_break
 from apps.humantasks.services import task_claim, task_complete, task_grant, task_unclaim
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 from tests.process_steps import open_task
 from tests.racing import run_together
 
@@ -49,13 +48,7 @@ def work_through(order: WorkflowInstance, lead, colleague) -> None:
 def test_two_instances_written_at_once_each_keep_a_valid_chain(people):
     for round_ in range(ROUNDS):
         first, second = (
-            instance_start(
-                kind="purchase_order",
-                business_key=f"PO-CHAIN-{round_}-{n}",
-                data=purchase_order_data(),
-                actor=people["requester"],
-            )
-            for n in (1, 2)
+            start_purchase_order(people["requester"], business_key=f"PO-CHAIN-{round_}-{n}") for n in (1, 2)
         )
 
         outcomes = run_together(
@@ -78,12 +71,7 @@ def test_grants_racing_a_claim_append_to_the_instance_chain_in_turn_without_dead
     unless both take the instance and task locks first, the chain lock and the row lock are
     taken in opposite orders and PostgreSQL kills one of them as a deadlock."""
     for round_ in range(ROUNDS):
-        order = instance_start(
-            kind="purchase_order",
-            business_key=f"PO-GRANT-{round_}",
-            data=purchase_order_data(),
-            actor=people["requester"],
-        )
+        order = start_purchase_order(people["requester"], business_key=f"PO-GRANT-{round_}")
         task = open_task(order, "team_lead_approval")
 
         outcomes = run_together(

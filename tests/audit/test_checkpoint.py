@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.audit.models import AuditEvent
-from apps.workflows.services import instance_start, instance_transition
+from apps.workflows.services import instance_transition
 from tests.audit.tampering import chain_of, make_history, tamper
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -35,9 +35,7 @@ def test_an_unchanged_log_matches_its_checkpoint_and_grows_past_it(checkpoint_fi
     assert len(document["heads"]) == AuditEvent.objects.values("chain_key").distinct().count()
 
     # The log goes on after the checkpoint: new chains, and new events on checkpointed ones.
-    later = instance_start(
-        kind="purchase_order", business_key="PO-LATER", data=purchase_order_data(), actor=people["requester"]
-    )
+    later = start_purchase_order(people["requester"], business_key="PO-LATER")
     instance_transition(instance=later, transition="cancel", actor=people["requester"])
     call_command("verify_audit", checkpoint=checkpoint_file)
 

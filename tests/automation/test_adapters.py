@@ -10,8 +10,8 @@ import pytest
 from apps.automation.adapters import HttpCreditBureau
 from apps.automation.breakers import breaker_state
 from apps.automation.errors import PermanentAdapterError, TransientAdapterError
-from tests.conftest import account_activation_data
 from tests.external_systems import Reply
+from tests.factories import account_activation_data
 
 CREDIT = "/credit-checks"
 

@@ -7,9 +7,7 @@ from django.urls import reverse
 
 from apps.automation.models import StepRun
 from apps.notifications.models import OutboxMessage
-from apps.workflows.services import instance_start
-from tests.conftest import account_activation_data
-from tests.factories import UserFactory
+from tests.factories import UserFactory, start_account_activation
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +16,7 @@ pytestmark = pytest.mark.django_db
     ("model_url", "model"), [("automation_steprun", StepRun), ("notifications_outboxmessage", OutboxMessage)]
 )
 def test_superusers_read_step_runs_and_outbox_rows_but_cannot_change_them(client, people, model_url, model):
-    instance_start(
-        kind="account_activation",
-        business_key="ACC-ADM",
-        data=account_activation_data(),
-        actor=people["integration"],
-    )
+    start_account_activation(people["integration"], business_key="ACC-ADM")
     client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
     row = model.objects.first()
 

@@ -9,9 +9,8 @@ import pytest
 from kombu import Connection
 
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from tests.celery_workers import Workers, point_celery_at, wait_for, worker_base_env
-from tests.conftest import account_activation_data
+from tests.factories import start_account_activation
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -52,12 +51,7 @@ def test_a_step_runs_on_a_worker_over_rabbitmq(people, rabbitmq_queue, tmp_path)
             AUTOMATION_BREAKER_REDIS_URL="",
             CELERY_TASK_DEFAULT_QUEUE=rabbitmq_queue,
         )
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-R",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-R")
         wait_for(
             lambda: WorkflowInstance.objects.filter(pk=application.pk, state="active").exists(),
             timeout=30,

@@ -7,12 +7,11 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.automation.models import StepRun
-from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from tests.celery_workers import wait_for
-from tests.conftest import account_activation_data
 from tests.external_systems import Reply
+from tests.factories import start_account_activation
+from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -31,15 +30,6 @@ def http(external_system):
     }
 
 
-def start(people, key="ACC-1"):
-    return instance_start(
-        kind="account_activation",
-        business_key=key,
-        data=account_activation_data(),
-        actor=people["integration"],
-    )
-
-
 def state_becomes(instance, state, timeout=30):
     def reached():
         return WorkflowInstance.objects.filter(pk=instance.pk, state=state).exists()
@@ -56,7 +46,7 @@ def step_run(instance, step):
 def test_a_step_runs_on_a_worker_and_moves_the_instance(people, workers, http, external_system):
     workers.start(**http)
 
-    application = state_becomes(start(people), "active")
+    application = state_becomes(start_account_activation(people["integration"]), "active")
 
     assert application.data["credit_check"]["bureau_reference"] == "BUREAU-AB-1234"
     assert {r.state for r in StepRun.objects.filter(instance=application)} == {"succeeded"}
@@ -70,7 +60,7 @@ def test_transient_failures_are_retried_with_growing_backoff_and_then_succeed(
     external_system.script(CREDIT, Reply(503), Reply(200, delay=4), Reply(502))
     workers.start(**http)
 
-    application = state_becomes(start(people), "active")
+    application = state_becomes(start_account_activation(people["integration"]), "active")
 
     run = step_run(application, "credit_check")
     assert (run.state, run.attempts) == ("succeeded", 4)
@@ -95,11 +85,11 @@ def test_a_permanent_failure_lands_in_the_dead_letters_with_an_operations_task(
     external_system.script(EMPLOYMENT, Reply(403, {"detail": "contract expired"}))
     workers.start(**http)
 
-    application = state_becomes(start(people), "needs_attention")
+    application = state_becomes(start_account_activation(people["integration"]), "needs_attention")
 
     run = step_run(application, "employment_verification")
     assert (run.state, run.attempts) == ("failed", 1)
-    task = HumanTask.objects.get(instance=application, state="open")
+    task = open_task(application)
     assert task.queue.slug == "operations" and "HTTP 403" in task.title
     assert len(external_system.requests_to(EMPLOYMENT)) == 1
 
@@ -110,7 +100,7 @@ def test_a_worker_killed_in_the_middle_of_a_step_completes_it_exactly_once_after
     external_system.script(CREDIT, Reply(200, delay=8))  # slow: the worker is killed while it waits
     first = workers.start("w1", concurrency=1, AUTOMATION_HTTP_TIMEOUT_SECONDS=20, **http)
 
-    application = start(people)
+    application = start_account_activation(people["integration"])
     wait_for(lambda: external_system.requests_to(CREDIT), timeout=20, what="the credit check to be under way")
     assert step_run(application, "credit_check").state == "running"
     first.kill()
@@ -146,7 +136,7 @@ def test_the_circuit_breaker_shared_by_two_workers_opens_and_closes(
     settings.AUTOMATION_BREAKER_REDIS_URL = own_redis.url
     breakers_forget()
 
-    application = start(people)
+    application = start_account_activation(people["integration"])
     wait_for(lambda: breaker_state("credit_bureau") == "open", timeout=20, what="the breaker to open")
     application = state_becomes(application, "active", timeout=30)
 

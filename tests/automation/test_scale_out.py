@@ -19,7 +19,7 @@ from apps.automation.models import StepRun
 from apps.workflows.models import WorkflowInstance
 from config.env import BASE_DIR
 from tests.celery_workers import free_port, wait_for
-from tests.conftest import account_activation_data
+from tests.factories import account_activation_data
 
 pytestmark = [
     pytest.mark.slow,

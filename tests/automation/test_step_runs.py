@@ -17,28 +17,15 @@ from apps.automation.models import StepRun
 from apps.automation.services import step_run_attempt, step_runs_recover_stalled
 from apps.core.errors import InvalidDecision, InvalidProcessData
 from apps.notifications.models import OutboxMessage
-from apps.workflows.services import instance_start
-from tests.conftest import account_activation_data
 from tests.db_state import audit_actions, writes_nothing
 from tests.external_systems import Reply
+from tests.factories import run_account_activation, start_account_activation
 from tests.process_steps import decide, open_task, open_tasks, state_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 CREDIT = "/credit-checks"
 EMPLOYMENT = "/employment-verifications"
-
-
-def start(people, capture, key="ACC-1", **overrides):
-    with capture(execute=True):
-        application = instance_start(
-            kind="account_activation",
-            business_key=key,
-            data=account_activation_data(**overrides),
-            actor=people["integration"],
-        )
-    application.refresh_from_db()
-    return application
 
 
 def run_of(application, step):
@@ -49,12 +36,7 @@ def test_the_transition_writes_a_step_run_and_an_outbox_row_per_step_and_sends_n
     people, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-1",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-1")
 
     runs = list(StepRun.objects.filter(instance=application).order_by("step"))
     assert [(r.step, r.state, r.attempts) for r in runs] == [
@@ -69,7 +51,7 @@ def test_the_transition_writes_a_step_run_and_an_outbox_row_per_step_and_sends_n
 
 
 def test_steps_run_over_http_and_move_the_instance(people, django_capture_on_commit_callbacks, http_systems):
-    application = start(people, django_capture_on_commit_callbacks)
+    application = run_account_activation(people["integration"], django_capture_on_commit_callbacks)
 
     assert application.state == "active"
     assert application.data["credit_check"]["bureau_reference"] == "BUREAU-AB-1234"
@@ -85,7 +67,7 @@ def test_transient_failures_are_retried_with_the_same_key_and_then_succeed(
 ):
     http_systems.script(CREDIT, Reply(503), Reply(200, delay=2.0), Reply(429))  # 2s is a hang: timeout 0.5s
 
-    application = start(people, django_capture_on_commit_callbacks)
+    application = run_account_activation(people["integration"], django_capture_on_commit_callbacks)
 
     assert application.state == "active"
     credit = run_of(application, "credit_check")
@@ -108,7 +90,7 @@ def test_a_permanent_failure_is_a_dead_letter_with_an_operations_task(
 ):
     http_systems.script(EMPLOYMENT, Reply(404, {"detail": "no such employer"}))
 
-    application = start(people, django_capture_on_commit_callbacks)
+    application = run_account_activation(people["integration"], django_capture_on_commit_callbacks)
 
     assert application.state == "needs_attention"
     run = run_of(application, "employment_verification")
@@ -137,7 +119,7 @@ def test_retries_that_run_out_are_a_dead_letter(
     settings.AUTOMATION_MAX_ATTEMPTS = 3
     http_systems.always(CREDIT, Reply(500))
 
-    application = start(people, django_capture_on_commit_callbacks)
+    application = run_account_activation(people["integration"], django_capture_on_commit_callbacks)
 
     run = run_of(application, "credit_check")
     assert (run.state, run.attempts) == ("failed", 3)
@@ -148,7 +130,7 @@ def test_retries_that_run_out_are_a_dead_letter(
 
 def failed_application(people, capture, http_systems, path=EMPLOYMENT):
     http_systems.script(path, Reply(422, {"detail": "unprocessable"}))
-    application = start(people, capture)
+    application = run_account_activation(people["integration"], capture)
     assert application.state == "needs_attention"
     return application
 
@@ -227,7 +209,7 @@ def test_operator_cancels(people, make_user, django_capture_on_commit_callbacks,
 
 def test_a_redelivered_or_stale_job_changes_nothing(people, django_capture_on_commit_callbacks, http_systems):
     http_systems.script(CREDIT, Reply(503))
-    application = start(people, django_capture_on_commit_callbacks)
+    application = run_account_activation(people["integration"], django_capture_on_commit_callbacks)
     run = run_of(application, "credit_check")
     assert (run.state, run.attempts) == ("succeeded", 2)
 
@@ -244,12 +226,7 @@ def test_a_late_result_for_a_cancelled_instance_is_dropped(
     from apps.workflows.services import instance_transition
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-1",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-1")
     instance_transition(instance=application, transition="cancel", actor=people["integration"])
     with writes_nothing(application):
         for callback in callbacks:
@@ -261,12 +238,7 @@ def test_a_late_result_for_a_cancelled_instance_is_dropped(
 
 def test_runs_whose_job_was_lost_are_enqueued_again(people, django_capture_on_commit_callbacks, http_systems):
     with django_capture_on_commit_callbacks(execute=False):
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-1",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-1")
     # As if the broker lost both jobs a while ago: the outbox rows went, nothing came back.
     OutboxMessage.objects.filter(instance=application).update(dispatched_at=timezone.now())
     StepRun.objects.filter(instance=application).update(updated_at=timezone.now() - timedelta(minutes=20))

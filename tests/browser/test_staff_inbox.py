@@ -14,26 +14,17 @@ from playwright.sync_api import Locator, Page, expect
 from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from tests.browser.conftest import beside_the_browser, sign_in
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
+from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def start_order(people: dict[str, Any], key: str, amount: float = 1200) -> WorkflowInstance:
     return beside_the_browser(
-        lambda: instance_start(
-            kind="purchase_order",
-            business_key=key,
-            data=purchase_order_data(amount),
-            actor=people["requester"],
-        )
+        lambda: start_purchase_order(people["requester"], amount=amount, business_key=key)
     )
-
-
-def open_task(instance: WorkflowInstance) -> HumanTask:
-    return HumanTask.objects.get(instance=instance, state__in=("open", "claimed"))
 
 
 def task_url(task: HumanTask) -> str:

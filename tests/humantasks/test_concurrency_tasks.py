@@ -27,7 +27,7 @@ from apps.humantasks.services import task_cancel, task_claim, task_complete, tas
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
 from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.factories import purchase_order_data, start_employee_onboarding, start_purchase_order
 from tests.process_steps import open_task, open_tasks
 from tests.racing import Outcome, run_together, winners_and_losers
 
@@ -36,12 +36,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 5
 SMALL_ORDER = 1200  # a team lead alone approves it
 FINANCE_ORDER = 12_000  # a team lead, then two of finance
-
-
-def start_order(people, key: str, amount: float = SMALL_ORDER) -> WorkflowInstance:
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(amount), actor=people["requester"]
-    )
 
 
 def transitions_of(instance: WorkflowInstance) -> list[str]:
@@ -77,7 +71,10 @@ def _audit_chains_intact_afterwards():
 
 def test_two_people_claiming_one_task_get_one_success_and_one_conflict(people):
     for round_ in range(ROUNDS):
-        task = open_task(start_order(people, f"PO-CLAIM-{round_}"), "team_lead_approval")
+        task = open_task(
+            start_purchase_order(people["requester"], amount=SMALL_ORDER, business_key=f"PO-CLAIM-{round_}"),
+            "team_lead_approval",
+        )
 
         outcomes = run_together(
             partial(task_claim, task=task.pk, actor=people["lead"]),
@@ -94,7 +91,9 @@ def test_two_people_claiming_one_task_get_one_success_and_one_conflict(people):
 
 def test_two_people_deciding_one_task_get_one_success_and_the_instance_moves_once(people):
     for round_ in range(ROUNDS):
-        order = start_order(people, f"PO-DECIDE-{round_}")
+        order = start_purchase_order(
+            people["requester"], amount=SMALL_ORDER, business_key=f"PO-DECIDE-{round_}"
+        )
         task = open_task(order, "team_lead_approval")
 
         outcomes = run_together(
@@ -114,7 +113,9 @@ def test_two_people_deciding_one_task_get_one_success_and_the_instance_moves_onc
 
 def test_a_claim_racing_a_decision_on_one_task_leaves_one_consistent_result(people):
     for round_ in range(ROUNDS):
-        order = start_order(people, f"PO-CLAIM-DECIDE-{round_}")
+        order = start_purchase_order(
+            people["requester"], amount=SMALL_ORDER, business_key=f"PO-CLAIM-DECIDE-{round_}"
+        )
         task = open_task(order, "team_lead_approval")
 
         claim, decision = run_together(
@@ -136,7 +137,12 @@ def test_a_claim_racing_a_decision_on_one_task_leaves_one_consistent_result(peop
 
 def test_a_claim_racing_a_managers_reassignment_never_leaves_two_holders(people):
     for round_ in range(ROUNDS):
-        task = open_task(start_order(people, f"PO-REASSIGN-{round_}"), "team_lead_approval")
+        task = open_task(
+            start_purchase_order(
+                people["requester"], amount=SMALL_ORDER, business_key=f"PO-REASSIGN-{round_}"
+            ),
+            "team_lead_approval",
+        )
 
         claim, reassignment = run_together(
             partial(task_claim, task=task.pk, actor=people["lead"]),
@@ -170,7 +176,10 @@ def test_a_claim_racing_a_managers_reassignment_never_leaves_two_holders(people)
 
 def test_a_claim_racing_a_move_to_another_queue_lands_in_exactly_one_place(people):
     for round_ in range(ROUNDS):
-        task = open_task(start_order(people, f"PO-MOVE-{round_}"), "team_lead_approval")
+        task = open_task(
+            start_purchase_order(people["requester"], amount=SMALL_ORDER, business_key=f"PO-MOVE-{round_}"),
+            "team_lead_approval",
+        )
         cfo_queue = Queue.objects.get(slug="cfo")
 
         claim, move = run_together(
@@ -199,8 +208,12 @@ def test_tasks_moved_between_two_queues_in_opposite_directions_at_once_both_move
     other's queue and PostgreSQL would kill one of them as a deadlock."""
     team_leads, finance = Queue.objects.get(slug="team-leads"), Queue.objects.get(slug="finance")
     for round_ in range(ROUNDS):
-        small = start_order(people, f"PO-SWAP-A-{round_}")
-        large = start_order(people, f"PO-SWAP-B-{round_}", amount=FINANCE_ORDER)
+        small = start_purchase_order(
+            people["requester"], amount=SMALL_ORDER, business_key=f"PO-SWAP-A-{round_}"
+        )
+        large = start_purchase_order(
+            people["requester"], amount=FINANCE_ORDER, business_key=f"PO-SWAP-B-{round_}"
+        )
         task_complete(task=open_task(large, "team_lead_approval"), actor=people["lead"], outcome="approve")
         to_finance = open_task(small, "team_lead_approval")
         to_team_leads = open_tasks(large, "finance_approval")[0]
@@ -226,7 +239,9 @@ def test_tasks_moved_between_two_queues_in_opposite_directions_at_once_both_move
 
 def test_two_finance_approvals_completing_at_once_move_the_order_exactly_once(people):
     for round_ in range(ROUNDS):
-        order = start_order(people, f"PO-QUORUM-{round_}", amount=FINANCE_ORDER)
+        order = start_purchase_order(
+            people["requester"], amount=FINANCE_ORDER, business_key=f"PO-QUORUM-{round_}"
+        )
         task_complete(task=open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve")
         first, second = HumanTask.objects.filter(instance=order, step="finance_approval").order_by("id")
 
@@ -249,7 +264,9 @@ def test_two_finance_approvals_completing_at_once_move_the_order_exactly_once(pe
 
 def test_one_person_taking_both_approval_slots_at_once_gets_only_one(people):
     for round_ in range(ROUNDS):
-        order = start_order(people, f"PO-SLOTS-{round_}", amount=FINANCE_ORDER)
+        order = start_purchase_order(
+            people["requester"], amount=FINANCE_ORDER, business_key=f"PO-SLOTS-{round_}"
+        )
         task_complete(task=open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve")
         first, second = HumanTask.objects.filter(instance=order, step="finance_approval").order_by("id")
 
@@ -272,7 +289,9 @@ CANCEL_BY_MANAGER = "manager cancels the task"
 @pytest.mark.parametrize("cancel", [CANCEL_BY_REQUESTER, CANCEL_BY_MANAGER])
 def test_cancelling_while_the_last_approval_is_decided_applies_exactly_one_of_them(people, cancel):
     for round_ in range(ROUNDS):
-        order = start_order(people, f"PO-CANCEL-{len(cancel)}-{round_}")
+        order = start_purchase_order(
+            people["requester"], amount=SMALL_ORDER, business_key=f"PO-CANCEL-{len(cancel)}-{round_}"
+        )
         task = open_task(order, "team_lead_approval")
         if cancel == CANCEL_BY_REQUESTER:
             cancelling = partial(
@@ -302,12 +321,7 @@ def test_cancelling_while_the_last_approval_is_decided_applies_exactly_one_of_th
 
 def test_cancelling_onboarding_while_its_last_step_is_done_applies_exactly_one_of_them(people):
     for round_ in range(ROUNDS):
-        onboarding = instance_start(
-            kind="employee_onboarding",
-            business_key=f"ONB-CANCEL-{round_}",
-            data=employee_onboarding_data(),
-            actor=people["hr"],
-        )
+        onboarding = start_employee_onboarding(people["hr"], business_key=f"ONB-CANCEL-{round_}")
         task_complete(
             task=open_task(onboarding, "payroll_setup"),
             actor=people["payroll"],
@@ -346,7 +360,9 @@ def test_cancelling_onboarding_while_its_last_step_is_done_applies_exactly_one_o
 
 def test_cancelling_while_both_finance_approvals_land_never_half_applies(people):
     for round_ in range(ROUNDS):
-        order = start_order(people, f"PO-CANCEL-QUORUM-{round_}", amount=FINANCE_ORDER)
+        order = start_purchase_order(
+            people["requester"], amount=FINANCE_ORDER, business_key=f"PO-CANCEL-QUORUM-{round_}"
+        )
         task_complete(task=open_task(order, "team_lead_approval"), actor=people["lead"], outcome="approve")
         first, second = HumanTask.objects.filter(instance=order, step="finance_approval").order_by("id")
 

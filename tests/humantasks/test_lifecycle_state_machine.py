@@ -39,9 +39,8 @@ from apps.humantasks.services import (
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.processes import PurchaseOrderApproval
 from apps.workflows.registry import as_definition
-from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import employee_onboarding_data, purchase_order_data
-from tests.factories import UserFactory
+from apps.workflows.services import instance_transition
+from tests.factories import UserFactory, start_employee_onboarding, start_purchase_order
 
 PEOPLE: dict[str, tuple[str, ...]] = {
     "requester": ("Requesters",),
@@ -198,11 +197,8 @@ class TaskLifecycle(RuleBasedStateMachine):
     )
     def start_processes(self, orders: list[tuple[int, str, bool]], onboardings: list[str]) -> None:
         for amount, requester, past_team_lead in orders:
-            order = instance_start(
-                kind="purchase_order",
-                business_key=f"PO-{next(self.business_keys)}",
-                data=purchase_order_data(amount),
-                actor=self.people[requester],
+            order = start_purchase_order(
+                self.people[requester], amount=amount, business_key=f"PO-{next(self.business_keys)}"
             )
             self.instance_ids.append(order.pk)
             if past_team_lead and amount > PurchaseOrderApproval.TEAM_LEAD_LIMIT:
@@ -210,11 +206,8 @@ class TaskLifecycle(RuleBasedStateMachine):
                 [task] = HumanTask.objects.filter(instance=order, state="open")
                 task_complete(task=task, actor=self.people["lead_finance"], outcome="approve")
         for starter in onboardings:
-            onboarding = instance_start(
-                kind="employee_onboarding",
-                business_key=f"ONB-{next(self.business_keys)}",
-                data=employee_onboarding_data(),
-                actor=self.people[starter],
+            onboarding = start_employee_onboarding(
+                self.people[starter], business_key=f"ONB-{next(self.business_keys)}"
             )
             self.instance_ids.append(onboarding.pk)
 

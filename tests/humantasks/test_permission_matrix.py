@@ -29,8 +29,7 @@ from apps.humantasks.services import (
     task_grant,
     task_reassign,
 )
-from apps.workflows.services import instance_start
-from tests.conftest import account_activation_data, employee_onboarding_data, purchase_order_data
+from tests.factories import start_account_activation, start_employee_onboarding, start_purchase_order
 from tests.process_steps import decide, open_task, open_tasks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -94,47 +93,31 @@ APPROVAL = {
 }
 
 
-def _purchase_order(people, key, amount, requester="requester"):
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(amount), actor=people[requester]
-    )
-
-
 @pytest.fixture
 def tasks(people, make_user) -> dict[str, HumanTask]:
     """One open task in every queue, and a confidential team-lead task granted to `lead` and `cfo`."""
     people["inactive_lead"] = make_user("Team leads", username="inactive_lead", is_active=False)
 
-    team_lead = open_task(_purchase_order(people, "PO-TL", 1200))
+    team_lead = open_task(start_purchase_order(people["requester"], amount=1200, business_key="PO-TL"))
 
-    finance_order = _purchase_order(people, "PO-FIN", 20000)
+    finance_order = start_purchase_order(people["requester"], amount=20000, business_key="PO-FIN")
     decide(open_task(finance_order), people["lead2"])
 
-    cfo_order = _purchase_order(people, "PO-CFO", 90000, requester="requester2")
+    cfo_order = start_purchase_order(people["requester2"], amount=90000, business_key="PO-CFO")
     decide(open_task(cfo_order), people["lead2"])
     for task, approver in zip(open_tasks(cfo_order), ("finance2", "finance3"), strict=True):
         decide(task, people[approver])
 
-    revised = _purchase_order(people, "PO-REV", 1200)
+    revised = start_purchase_order(people["requester"], amount=1200, business_key="PO-REV")
     decide(open_task(revised), people["lead2"], "request_changes", comment="Add a quote")
 
-    risky = instance_start(
-        kind="account_activation",
-        business_key="ACC-RISK",
-        data=account_activation_data(national_id="AB-999X"),
-        actor=people["integration"],
-    )
+    risky = start_account_activation(people["integration"], business_key="ACC-RISK", national_id="AB-999X")
     for step in ("credit_check", "employment_verification"):
         automated_step_run(instance_id=risky.pk, step_name=step, expected_state="checks_running")
 
-    onboarding = instance_start(
-        kind="employee_onboarding",
-        business_key="EMP-1",
-        data=employee_onboarding_data(),
-        actor=people["integration"],
-    )
+    onboarding = start_employee_onboarding(people["integration"], business_key="EMP-1")
 
-    confidential = open_task(_purchase_order(people, "PO-CONF", 1200, requester="requester2"))
+    confidential = open_task(start_purchase_order(people["requester2"], amount=1200, business_key="PO-CONF"))
     HumanTask.objects.filter(pk=confidential.pk).update(is_confidential=True)
     confidential.refresh_from_db()
     for grantee in ("lead", "cfo"):

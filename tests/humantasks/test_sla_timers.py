@@ -17,8 +17,7 @@ from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.services import queue_create, task_claim
 from apps.humantasks.timers import claims_release_stale, tasks_escalate_overdue, tasks_remind_assignees
 from apps.notifications.models import OutboxMessage
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 from tests.process_steps import decide, open_task
 from tests.racing import run_together
 
@@ -26,9 +25,7 @@ pytestmark = [pytest.mark.postgres]
 
 
 def order(people, key="PO-1"):
-    instance = instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(100), actor=people["requester"]
-    )
+    instance = start_purchase_order(people["requester"], amount=100, business_key=key)
     return instance, open_task(instance)
 
 

@@ -15,7 +15,12 @@ from apps.humantasks.services import task_claim, task_complete
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.services import instance_fire, instance_lock, instance_start
 from apps.workflows.transitions import TransitionContext
-from tests.conftest import account_activation_data, employee_onboarding_data, purchase_order_data
+from tests.factories import (
+    account_activation_data,
+    employee_onboarding_data,
+    start_purchase_order,
+)
+from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -34,15 +39,8 @@ def rows() -> dict[str, object]:
     }
 
 
-def open_task(instance: WorkflowInstance, step: str | None = None) -> HumanTask:
-    tasks = HumanTask.objects.filter(instance=instance, state__in=("open", "claimed"))
-    return tasks.get(step=step) if step else tasks.get()
-
-
 def order(people, amount: float = 3400, key: str = "PO-1") -> WorkflowInstance:
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(amount), actor=people["requester"]
-    )
+    return start_purchase_order(people["requester"], amount=amount, business_key=key)
 
 
 def sent_back(people, amount: float = 3400) -> WorkflowInstance:

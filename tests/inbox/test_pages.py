@@ -11,23 +11,12 @@ from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_claim, task_unclaim
 from apps.inbox.views import PAGE_SIZE
-from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
-from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.factories import start_employee_onboarding, start_purchase_order
+from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 PASSWORD = "correct horse battery staple"
-
-
-def start_order(people, key: str, amount: float = 1200) -> WorkflowInstance:
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(amount), actor=people["requester"]
-    )
-
-
-def open_task(instance: WorkflowInstance) -> HumanTask:
-    return HumanTask.objects.get(instance=instance, state__in=("open", "claimed"))
 
 
 def listed(response) -> list[int]:
@@ -52,7 +41,7 @@ def writes(before: dict[str, int] | None = None) -> dict[str, int]:
 
 
 def test_the_inbox_asks_strangers_to_sign_in_and_then_shows_their_tasks(client, people):
-    order = start_order(people, "PO-1")
+    order = start_purchase_order(people["requester"], business_key="PO-1")
 
     response = client.get("/")
     assert response.status_code == 302
@@ -75,19 +64,17 @@ def test_the_inbox_asks_strangers_to_sign_in_and_then_shows_their_tasks(client, 
 
 
 def test_the_inbox_lists_exactly_the_tasks_of_the_users_queues(client, people):
-    order = start_order(people, "PO-1")
-    onboarding = instance_start(
-        kind="employee_onboarding", business_key="ONB-1", data=employee_onboarding_data(), actor=people["hr"]
-    )
+    order = start_purchase_order(people["requester"], business_key="PO-1")
+    onboarding = start_employee_onboarding(people["hr"], business_key="ONB-1")
 
     assert listed(signed_in(client, people["lead"]).get("/")) == [open_task(order).pk]
-    payroll_task = HumanTask.objects.get(instance=onboarding, step="payroll_setup")
+    payroll_task = open_task(onboarding, "payroll_setup")
     assert listed(signed_in(Client(), people["payroll"]).get("/")) == [payroll_task.pk]
     assert listed(signed_in(Client(), people["outsider"]).get("/")) == []
 
 
 def test_the_inbox_costs_the_same_queries_for_one_task_or_many(client, people, django_assert_num_queries):
-    start_order(people, "PO-1")
+    start_purchase_order(people["requester"], business_key="PO-1")
     signed_in(client, people["lead"])
     # 1 session, 1 user, 1 the person's queues (the filter's choices); then inbox_for:
     # 1 the queue ids, 2 the user's and their groups' model permissions (auditors read
@@ -99,22 +86,23 @@ def test_the_inbox_costs_the_same_queries_for_one_task_or_many(client, people, d
         assert len(listed(client.get("/"))) == 1
 
     for number in range(2, 8):
-        start_order(people, f"PO-{number}")
+        start_purchase_order(people["requester"], business_key=f"PO-{number}")
     with django_assert_num_queries(14):
         assert len(listed(client.get("/"))) == 7
 
 
 def test_filters_narrow_the_inbox(client, people):
-    cheap, dear = start_order(people, "PO-CHEAP", 100), start_order(people, "PO-DEAR", 100)
-    onboarding = instance_start(
-        kind="employee_onboarding", business_key="ONB-1", data=employee_onboarding_data(), actor=people["hr"]
+    cheap, dear = (
+        start_purchase_order(people["requester"], amount=100, business_key="PO-CHEAP"),
+        start_purchase_order(people["requester"], amount=100, business_key="PO-DEAR"),
     )
+    onboarding = start_employee_onboarding(people["hr"], business_key="ONB-1")
     lead = people["lead"]
     lead.groups.add(*people["it"].groups.all())
     task_claim(task=open_task(dear), actor=lead)
     signed_in(client, lead)
 
-    it_task = HumanTask.objects.get(instance=onboarding, step="it_provisioning")
+    it_task = open_task(onboarding, "it_provisioning")
     assert listed(client.get("/", {"queue": "it"})) == [it_task.pk]
     assert listed(client.get("/", {"state": "mine"})) == [open_task(dear).pk]
     assert listed(client.get("/", {"state": "open", "queue": "team-leads"})) == [open_task(cheap).pk]
@@ -144,7 +132,10 @@ def test_bad_filter_input_is_a_form_error_not_a_crash(client, people):
 
 
 def test_the_next_page_link_continues_where_the_page_ended(client, people):
-    orders = [start_order(people, f"PO-{number}") for number in range(PAGE_SIZE + 2)]
+    orders = [
+        start_purchase_order(people["requester"], business_key=f"PO-{number}")
+        for number in range(PAGE_SIZE + 2)
+    ]
     signed_in(client, people["lead"])
 
     first = client.get("/")
@@ -158,7 +149,7 @@ def test_the_next_page_link_continues_where_the_page_ended(client, people):
 
 
 def test_times_are_shown_in_the_users_time_zone(client, people):
-    order = start_order(people, "PO-1")
+    order = start_purchase_order(people["requester"], business_key="PO-1")
     lead = people["lead"]
     lead.time_zone = "Asia/Tokyo"
     lead.save()
@@ -174,7 +165,7 @@ def test_times_are_shown_in_the_users_time_zone(client, people):
 
 
 def test_a_task_outside_the_users_reach_is_not_found(client, people):
-    task = open_task(start_order(people, "PO-1"))
+    task = open_task(start_purchase_order(people["requester"], business_key="PO-1"))
     signed_in(client, people["finance"])
     before = writes()
 
@@ -189,7 +180,7 @@ def test_a_task_outside_the_users_reach_is_not_found(client, people):
 
 
 def test_claim_and_decide_through_the_forms(client, people):
-    order = start_order(people, "PO-1")
+    order = start_purchase_order(people["requester"], business_key="PO-1")
     task = open_task(order)
     signed_in(client, people["lead"])
 
@@ -216,7 +207,9 @@ def test_claim_and_decide_through_the_forms(client, people):
 
 
 def test_unclaim_puts_the_task_back(client, people):
-    task = task_claim(task=open_task(start_order(people, "PO-1")), actor=people["lead"])
+    task = task_claim(
+        task=open_task(start_purchase_order(people["requester"], business_key="PO-1")), actor=people["lead"]
+    )
     signed_in(client, people["lead"])
 
     response = client.post(reverse("inbox:task_unclaim", args=[task.pk]), {"version": task.version})
@@ -227,10 +220,8 @@ def test_unclaim_puts_the_task_back(client, people):
 
 
 def test_decision_data_goes_to_the_step(client, people):
-    onboarding = instance_start(
-        kind="employee_onboarding", business_key="ONB-1", data=employee_onboarding_data(), actor=people["hr"]
-    )
-    task = HumanTask.objects.get(instance=onboarding, step="it_provisioning")
+    onboarding = start_employee_onboarding(people["hr"], business_key="ONB-1")
+    task = open_task(onboarding, "it_provisioning")
     signed_in(client, people["it"])
     form = client.get(reverse("inbox:task", args=[task.pk])).content.decode()
     assert '<input type="text" name="data__asset_tag" maxlength="40"' in form
@@ -246,7 +237,7 @@ def test_decision_data_goes_to_the_step(client, people):
 
 
 def test_a_step_that_takes_no_data_shows_no_data_field(client, people):
-    task = open_task(start_order(people, "PO-1"))
+    task = open_task(start_purchase_order(people["requester"], business_key="PO-1"))
     signed_in(client, people["lead"])
 
     page = client.get(reverse("inbox:task", args=[task.pk])).content.decode()
@@ -265,10 +256,8 @@ def test_a_step_that_takes_no_data_shows_no_data_field(client, people):
     ],
 )
 def test_bad_decision_data_shows_an_error_and_writes_nothing(client, people, fields, message):
-    onboarding = instance_start(
-        kind="employee_onboarding", business_key="ONB-1", data=employee_onboarding_data(), actor=people["hr"]
-    )
-    task = HumanTask.objects.get(instance=onboarding, step="it_provisioning")
+    onboarding = start_employee_onboarding(people["hr"], business_key="ONB-1")
+    task = open_task(onboarding, "it_provisioning")
     signed_in(client, people["it"])
     before = writes()
 
@@ -290,7 +279,7 @@ def test_bad_decision_data_shows_an_error_and_writes_nothing(client, people, fie
     ],
 )
 def test_bad_decisions_show_an_error_and_write_nothing(client, people, fields, message):
-    order = start_order(people, "PO-1")
+    order = start_purchase_order(people["requester"], business_key="PO-1")
     task = task_claim(task=open_task(order), actor=people["lead"])
     signed_in(client, people["lead"])
     before = writes()
@@ -306,7 +295,9 @@ def test_bad_decisions_show_an_error_and_write_nothing(client, people, fields, m
 
 
 def test_domain_conflicts_are_shown_with_their_status(client, people):
-    task = task_claim(task=open_task(start_order(people, "PO-1")), actor=people["lead2"])
+    task = task_claim(
+        task=open_task(start_purchase_order(people["requester"], business_key="PO-1")), actor=people["lead2"]
+    )
     signed_in(client, people["lead"])
     before = writes()
 
@@ -324,7 +315,7 @@ def test_domain_conflicts_are_shown_with_their_status(client, people):
 
 
 def test_the_requester_sees_why_they_cannot_decide(client, people):
-    order = start_order(people, "PO-1")
+    order = start_purchase_order(people["requester"], business_key="PO-1")
     requester = people["requester"]
     requester.groups.add(*people["lead"].groups.all())
     task = open_task(order)
@@ -338,7 +329,7 @@ def test_the_requester_sees_why_they_cannot_decide(client, people):
 
 
 def test_forms_refuse_posts_without_the_csrf_token(people):
-    task = open_task(start_order(people, "PO-1"))
+    task = open_task(start_purchase_order(people["requester"], business_key="PO-1"))
     client = Client(enforce_csrf_checks=True)
     client.force_login(people["lead"])
 
@@ -358,7 +349,7 @@ def test_forms_refuse_posts_without_the_csrf_token(people):
 
 
 def test_task_actions_only_accept_post(client, people):
-    task = open_task(start_order(people, "PO-1"))
+    task = open_task(start_purchase_order(people["requester"], business_key="PO-1"))
     signed_in(client, people["lead"])
 
     assert client.get(reverse("inbox:task_claim", args=[task.pk])).status_code == 405
@@ -367,7 +358,7 @@ def test_task_actions_only_accept_post(client, people):
 def test_the_task_page_costs_the_same_queries_however_long_its_history(
     client, people, django_assert_num_queries
 ):
-    task = open_task(start_order(people, "PO-1"))
+    task = open_task(start_purchase_order(people["requester"], business_key="PO-1"))
     signed_in(client, people["lead"])
     url = reverse("inbox:task", args=[task.pk])
     # 1 session, 1 user, 1 the task with its instance, queue and assignee, 2 the reader's

@@ -14,7 +14,7 @@ from apps.audit.models import AuditEvent
 from apps.humantasks.models import HumanTask
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -12,7 +12,7 @@ from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_claim, task_complete
 from apps.live.consumers import CLOSE_NOT_SIGNED_IN, CLOSE_SIGNED_OUT, CLOSE_TOO_BIG
 from apps.notifications.events import queue_group
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 from tests.live.servers import listen
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]

@@ -13,7 +13,7 @@ from apps.humantasks.services import task_claim, task_delegate, task_grant, task
 from apps.notifications.events import EVENT_TYPES, event_put, event_schema, queue_group, user_group
 from apps.notifications.models import OutboxMessage
 from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 from tests.process_steps import decide, open_task
 
 pytestmark = pytest.mark.django_db

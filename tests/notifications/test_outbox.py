@@ -19,17 +19,10 @@ from apps.notifications.live import live_replay
 from apps.notifications.models import OutboxMessage
 from apps.notifications.services import outbox_prune, outbox_put, outbox_relay
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from tests.celery_workers import RedisServer, free_port
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 
 pytestmark = [pytest.mark.postgres]
-
-
-def order(people, key="PO-1"):
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(100), actor=people["requester"]
-    )
 
 
 def pending():
@@ -51,7 +44,7 @@ def test_rows_are_written_with_the_transition_and_sent_only_after_commit(
     people, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        purchase = order(people)
+        purchase = start_purchase_order(people["requester"], amount=100)
         row, created = OutboxMessage.objects.filter(instance=purchase).order_by("id")
         assert (row.topic, row.payload["to_state"], row.dispatched_at) == (
             "instance.transitioned",
@@ -73,7 +66,7 @@ def test_a_transition_that_rolls_back_leaves_no_row(people):
         pass
 
     with pytest.raises(Abandoned), transaction.atomic():
-        order(people)
+        start_purchase_order(people["requester"], amount=100)
         raise Abandoned
     assert not OutboxMessage.objects.exists()
     assert not WorkflowInstance.objects.exists()
@@ -133,7 +126,10 @@ def test_redis_down_the_transition_still_commits_at_once_and_the_events_go_when_
     try:
         started = time.monotonic()
         with django_capture_on_commit_callbacks(execute=True):
-            purchases = [order(people, key=f"PO-{n}") for n in range(3)]
+            purchases = [
+                start_purchase_order(people["requester"], amount=100, business_key=f"PO-{n}")
+                for n in range(3)
+            ]
         assert time.monotonic() - started < 2, "a Redis outage must not hold the committing request"
         assert all(WorkflowInstance.objects.filter(pk=p.pk).exists() for p in purchases)
         # Each order's state change and its team lead task's creation.
@@ -155,7 +151,8 @@ def test_redis_down_the_transition_still_commits_at_once_and_the_events_go_when_
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.redis
 def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publishing_to):
-    a, b = order(people, key="PO-A"), order(people, key="PO-B")
+    a = start_purchase_order(people["requester"], amount=100, business_key="PO-A")
+    b = start_purchase_order(people["requester"], amount=100, business_key="PO-B")
     # Written straight to the table, so no on-commit nudge sends them before the race is set up.
     rows = OutboxMessage.objects.bulk_create(
         OutboxMessage(topic="automation.step", payload={"step_run_id": label}, instance=instance)

@@ -16,7 +16,7 @@ from apps.notifications.models import Notification
 from apps.notifications.services import notifications_for_people
 from apps.workflows.services import instance_start
 from tests.celery_workers import free_port
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = [pytest.mark.postgres]
 

@@ -9,9 +9,8 @@ import pytest
 
 from apps.notifications.models import OutboxMessage
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start
 from tests.celery_workers import wait_for
-from tests.conftest import account_activation_data, purchase_order_data
+from tests.factories import start_account_activation, start_purchase_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -25,24 +24,8 @@ def test_rows_written_while_redis_is_down_are_all_delivered_when_it_returns(
     own_redis.stop()
 
     started = time.monotonic()
-    activations = [
-        instance_start(
-            kind="account_activation",
-            business_key=f"ACC-{n}",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
-        for n in range(4)
-    ]
-    orders = [
-        instance_start(
-            kind="purchase_order",
-            business_key=f"PO-{n}",
-            data=purchase_order_data(100),
-            actor=people["requester"],
-        )
-        for n in range(3)
-    ]
+    activations = [start_account_activation(people["integration"], business_key=f"ACC-{n}") for n in range(4)]
+    orders = [start_purchase_order(people["requester"], amount=100, business_key=f"PO-{n}") for n in range(3)]
     assert time.monotonic() - started < 7, "the outage must not hold up the transitions"
     waiting = OutboxMessage.objects.filter(dispatched_at__isnull=True)
     # Per activation: its event and two steps; per order: its event and its team lead task.

@@ -17,7 +17,7 @@ from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoin
 from apps.webhooks.services.delivery import delivery_attempt
 from apps.webhooks.services.endpoints import endpoint_create, endpoint_secret_rotate
 from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data, start_purchase_order
 from tests.webhooks.receiver import Answer
 
 pytestmark = [pytest.mark.django_db]
@@ -29,12 +29,7 @@ def subscribe(owner, url, *types, **fields):
 
 def start_order(people, capture, key="PO-1", amount=1200):
     with capture(execute=True):
-        return instance_start(
-            kind="purchase_order",
-            business_key=key,
-            data=purchase_order_data(amount),
-            actor=people["requester"],
-        )
+        return start_purchase_order(people["requester"], amount=amount, business_key=key)
 
 
 def due_now(delivery: WebhookDelivery) -> None:

@@ -10,7 +10,7 @@ from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.services.endpoints import endpoint_create
 from apps.workflows.services import instance_start
 from tests.celery_workers import wait_for
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 from tests.webhooks.receiver import Answer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]

@@ -16,9 +16,9 @@ from apps.humantasks.services import task_complete
 from apps.workflows import registry
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.processes import PurchaseOrderApproval
-from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import purchase_order_data
+from apps.workflows.services import instance_transition
 from tests.db_state import writes_nothing
+from tests.factories import start_purchase_order
 from tests.process_steps import decide, open_task, state_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -52,14 +52,8 @@ def purchase_order_v2() -> Iterator[Callable[..., type[WorkflowInstance]]]:
     apps.clear_cache()
 
 
-def start_order(people, key, amount):
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(amount), actor=people["requester"]
-    )
-
-
 def test_instance_records_the_version_it_started_on(people):
-    order = start_order(people, "PO-1", 1200)
+    order = start_purchase_order(people["requester"], amount=1200, business_key="PO-1")
 
     assert order.definition_version == PurchaseOrderApproval.process_version == 1
     started = AuditEvent.objects.get(instance=order, action="instance.started")
@@ -67,12 +61,12 @@ def test_instance_records_the_version_it_started_on(people):
 
 
 def test_newer_version_serves_new_instances_while_running_ones_keep_their_rules(people, purchase_order_v2):
-    running = start_order(people, "PO-OLD", 1200)
-    revising = start_order(people, "PO-REV", 1200)
+    running = start_purchase_order(people["requester"], amount=1200, business_key="PO-OLD")
+    revising = start_purchase_order(people["requester"], amount=1200, business_key="PO-REV")
     decide(open_task(revising), people["lead"], "request_changes", comment="Second quote please")
 
     v2 = purchase_order_v2()
-    fresh = start_order(people, "PO-NEW", 1200)
+    fresh = start_purchase_order(people["requester"], amount=1200, business_key="PO-NEW")
 
     assert registry.definition_latest("purchase_order") is v2
     assert (fresh.definition_version, type(fresh)) == (2, v2)
@@ -103,7 +97,7 @@ def test_registering_another_definition_under_a_taken_version_is_refused(purchas
 
 
 def test_instance_whose_version_is_no_longer_registered_fails_clearly(people):
-    order = start_order(people, "PO-1", 1200)
+    order = start_purchase_order(people["requester"], amount=1200, business_key="PO-1")
     task = open_task(order)
     WorkflowInstance.objects.filter(pk=order.pk).update(definition_version=99)
     order.refresh_from_db()

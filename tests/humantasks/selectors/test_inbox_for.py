@@ -21,8 +21,7 @@ from apps.core.errors import InvalidDecision
 from apps.humantasks.models import OPEN_STATES, HumanTask
 from apps.humantasks.selectors import InboxCursor, InboxFilters, inbox_for, task_access
 from apps.humantasks.services import task_claim, task_grant
-from apps.workflows.services import instance_start
-from tests.conftest import account_activation_data, employee_onboarding_data, purchase_order_data
+from tests.factories import start_account_activation, start_employee_onboarding, start_purchase_order
 from tests.process_steps import decide, open_task, open_tasks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -43,11 +42,11 @@ def world(people, viewer) -> dict[str, object]:
     """Open, claimed and closed tasks in every kind of queue, one confidential task granted
     to the viewer, and one confidential task not granted to them."""
     orders = [
-        instance_start(
-            kind="purchase_order",
+        start_purchase_order(
+            people["requester"],
+            amount=100 * n + (60000 if n % 4 == 0 else 0),
             business_key=f"PO-{n}",
-            data=purchase_order_data(100 * n + (60000 if n % 4 == 0 else 0), supplier=f"Supplier {n}"),
-            actor=people["requester"],
+            supplier=f"Supplier {n}",
         )
         for n in range(1, 13)
     ]
@@ -55,12 +54,7 @@ def world(people, viewer) -> dict[str, object]:
     task_claim(task=open_task(orders[1]), actor=people["lead2"])
     task_claim(task=open_task(orders[2]), actor=viewer)
 
-    finance_order = instance_start(
-        kind="purchase_order",
-        business_key="PO-FIN",
-        data=purchase_order_data(20000),
-        actor=people["requester"],
-    )
+    finance_order = start_purchase_order(people["requester"], amount=20000, business_key="PO-FIN")
     decide(open_task(finance_order), people["lead2"])
     granted, not_granted = open_tasks(finance_order)
     HumanTask.objects.filter(pk__in=[granted.pk, not_granted.pk]).update(is_confidential=True)
@@ -69,20 +63,12 @@ def world(people, viewer) -> dict[str, object]:
     HumanTask.objects.filter(pk=hidden_lead_task.pk).update(is_confidential=True)
 
     onboardings = [
-        instance_start(
-            kind="employee_onboarding",
-            business_key=f"EMP-{n}",
-            data=employee_onboarding_data(employee_name=f"Employee {n}"),
-            actor=people["hr"],
-        )
+        start_employee_onboarding(people["hr"], business_key=f"EMP-{n}", employee_name=f"Employee {n}")
         for n in range(1, 4)
     ]
     for n in range(1, 3):
-        activation = instance_start(
-            kind="account_activation",
-            business_key=f"ACC-{n}",
-            data=account_activation_data(national_id=f"AB-{n}00X"),
-            actor=people["integration"],
+        activation = start_account_activation(
+            people["integration"], business_key=f"ACC-{n}", national_id=f"AB-{n}00X"
         )
         for step in ("credit_check", "employment_verification"):
             automated_step_run(instance_id=activation.pk, step_name=step, expected_state="checks_running")

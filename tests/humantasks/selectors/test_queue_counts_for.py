@@ -2,8 +2,7 @@ import pytest
 
 from apps.humantasks.models import HumanTask
 from apps.humantasks.selectors import queue_counts_for
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import start_purchase_order
 from tests.process_steps import decide, open_task
 
 pytestmark = pytest.mark.django_db
@@ -15,17 +14,8 @@ def _counts(user):
 
 def test_counts_open_claimed_and_overdue_but_not_confidential_tasks(people):
     for number in range(3):
-        instance_start(
-            kind="purchase_order",
-            business_key=f"PO-{number}",
-            data=purchase_order_data(),
-            actor=people["requester"],
-        )
-    sent_back = open_task(
-        instance_start(
-            kind="purchase_order", business_key="PO-C", data=purchase_order_data(), actor=people["requester"]
-        )
-    )
+        start_purchase_order(people["requester"], business_key=f"PO-{number}")
+    sent_back = open_task(start_purchase_order(people["requester"], business_key="PO-C"))
     decide(
         sent_back, people["lead"], "request_changes", comment="Which drills?"
     )  # opens a confidential revision

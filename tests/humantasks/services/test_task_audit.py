@@ -17,9 +17,8 @@ from apps.humantasks.services import (
     task_unclaim,
 )
 from apps.workflows.processes import PurchaseOrderApproval
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
 from tests.db_state import audit_write_refused, writes_nothing
+from tests.factories import start_purchase_order
 from tests.process_steps import open_task, open_tasks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -39,9 +38,7 @@ def summary(event: AuditEvent) -> tuple:
 
 @pytest.fixture
 def order(people):
-    return instance_start(
-        kind="purchase_order", business_key="PO-1", data=purchase_order_data(20000), actor=people["requester"]
-    )
+    return start_purchase_order(people["requester"], amount=20000, business_key="PO-1")
 
 
 def test_every_task_action_writes_its_event(people, queues, order):

@@ -6,9 +6,8 @@ import pytest
 
 from apps.core.errors import InvalidDecision, NotFound, NotPermitted, TaskClosed
 from apps.humantasks.services import task_cancel, task_claim
-from apps.workflows.services import instance_start
-from tests.conftest import employee_onboarding_data
 from tests.db_state import writes_nothing
+from tests.factories import start_employee_onboarding
 from tests.process_steps import decide, open_task, state_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -16,9 +15,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 @pytest.fixture
 def onboarding(people):
-    return instance_start(
-        kind="employee_onboarding", business_key="EMP-1", data=employee_onboarding_data(), actor=people["hr"]
-    )
+    return start_employee_onboarding(people["hr"], business_key="EMP-1")
 
 
 def test_manager_cancels_one_task_and_the_process_with_all_its_open_tasks(people, onboarding):

@@ -7,19 +7,10 @@ import pytest
 from apps.core.errors import NotPermitted, TaskClosed, TaskConflict
 from apps.humantasks.selectors import InboxFilters, inbox_for
 from apps.humantasks.services import task_claim, task_unclaim
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
 from tests.db_state import writes_nothing
 from tests.process_steps import decide, open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-
-@pytest.fixture
-def order(people):
-    return instance_start(
-        kind="purchase_order", business_key="PO-1", data=purchase_order_data(1200), actor=people["requester"]
-    )
 
 
 def test_claim_assigns_the_task_and_shows_it_as_claimed(people, order):

@@ -7,19 +7,11 @@ from django.conf import settings
 
 from apps.core.errors import InvalidDecision, StaleVersion, TaskClosed, TaskConflict
 from apps.humantasks.services import MAX_COMMENT_LENGTH, task_claim, task_complete
-from apps.workflows.services import instance_start
-from tests.conftest import employee_onboarding_data, purchase_order_data
 from tests.db_state import writes_nothing
+from tests.factories import start_employee_onboarding
 from tests.process_steps import decide, open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-
-@pytest.fixture
-def order(people):
-    return instance_start(
-        kind="purchase_order", business_key="PO-1", data=purchase_order_data(1200), actor=people["requester"]
-    )
 
 
 @pytest.fixture
@@ -80,9 +72,7 @@ def test_bad_decisions_are_refused_and_write_nothing(people, order, claimed, kwa
 
 
 def test_decision_data_over_the_size_limit_is_refused(people):
-    onboarding = instance_start(
-        kind="employee_onboarding", business_key="EMP-1", data=employee_onboarding_data(), actor=people["hr"]
-    )
+    onboarding = start_employee_onboarding(people["hr"], business_key="EMP-1")
     task = open_task(onboarding, "payroll_setup")
     huge = {"payroll_id": "P" * settings.WORKFLOW_DECISION_DATA_MAX_BYTES}
 

@@ -7,19 +7,11 @@ import pytest
 from apps.core.errors import DecisionRefused, InvalidDecision, NotPermitted
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_claim, task_delegate, task_grant
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
 from tests.db_state import writes_nothing
+from tests.factories import start_purchase_order
 from tests.process_steps import decide, open_task, open_tasks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-
-@pytest.fixture
-def order(people):
-    return instance_start(
-        kind="purchase_order", business_key="PO-1", data=purchase_order_data(1200), actor=people["requester"]
-    )
 
 
 def test_assignee_delegates_to_a_colleague_who_then_decides(people, order):
@@ -63,9 +55,7 @@ def test_only_the_assignee_delegates(people, order):
 
 def test_cannot_delegate_to_the_requester_who_is_also_a_lead(people, make_user):
     lead_requester = make_user("Requesters", "Team leads", username="lead_requester")
-    order = instance_start(
-        kind="purchase_order", business_key="PO-2", data=purchase_order_data(), actor=lead_requester
-    )
+    order = start_purchase_order(lead_requester, business_key="PO-2")
     task = task_claim(task=open_task(order), actor=people["lead"])
 
     with writes_nothing(order, task), pytest.raises(DecisionRefused, match="Four-eyes"):
@@ -73,9 +63,7 @@ def test_cannot_delegate_to_the_requester_who_is_also_a_lead(people, make_user):
 
 
 def test_cannot_delegate_an_n_of_m_approval_to_someone_holding_its_sibling(people, order):
-    big = instance_start(
-        kind="purchase_order", business_key="PO-3", data=purchase_order_data(20000), actor=people["requester"]
-    )
+    big = start_purchase_order(people["requester"], amount=20000, business_key="PO-3")
     decide(open_task(big), people["lead"])
     first, second = open_tasks(big, "finance_approval")
     task_claim(task=first, actor=people["finance"])

@@ -7,19 +7,11 @@ import pytest
 from apps.core.errors import DecisionRefused, InvalidDecision, NotPermitted, TaskClosed
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_reassign
-from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
 from tests.db_state import writes_nothing
+from tests.factories import start_purchase_order
 from tests.process_steps import decide, open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-
-@pytest.fixture
-def order(people):
-    return instance_start(
-        kind="purchase_order", business_key="PO-1", data=purchase_order_data(1200), actor=people["requester"]
-    )
 
 
 def test_manager_reassigns_a_claimed_task_to_a_colleague(people, order):
@@ -73,9 +65,7 @@ def test_bad_reassignments_are_refused_and_write_nothing(
 ):
     people["inactive_lead"] = make_user("Team leads", username="inactive_lead", is_active=False)
     people["lead_requester"] = make_user("Requesters", "Team leads", username="lead_requester")
-    order = instance_start(
-        kind="purchase_order", business_key="PO-9", data=purchase_order_data(), actor=people["lead_requester"]
-    )
+    order = start_purchase_order(people["lead_requester"], business_key="PO-9")
     task = task_claim(task=open_task(order), actor=people["lead"])
     resolved = {
         "to_user": people[target["to_user"]] if "to_user" in target else None,

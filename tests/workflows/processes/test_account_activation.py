@@ -9,36 +9,17 @@ from apps.automation.services import automated_step_run
 from apps.core.errors import InvalidDecision, NotFound
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_complete
-from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import account_activation_data
+from apps.workflows.services import instance_transition
 from tests.db_state import audit_actions, writes_nothing
+from tests.factories import run_account_activation, start_account_activation
 from tests.process_steps import decide, open_task, open_tasks, state_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
-def start_activation(people, capture, *, key="ACC-1", **overrides):
-    """Start an activation and run what it deferred to after the commit (its automated steps)."""
-    with capture(execute=True) as callbacks:
-        application = instance_start(
-            kind="account_activation",
-            business_key=key,
-            data=account_activation_data(**overrides),
-            actor=people["integration"],
-        )
-    assert callbacks, "the automated steps should wait for the commit"
-    application.refresh_from_db()
-    return application
-
-
 def test_checks_run_only_after_commit(people, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-1",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-1")
         # Inside the starting transaction nothing external has been called yet.
         assert state_of(application) == "checks_running"
         assert "automation.step_succeeded" not in audit_actions(application)
@@ -47,7 +28,7 @@ def test_checks_run_only_after_commit(people, django_capture_on_commit_callbacks
 
 
 def test_clean_applicant_is_activated_without_a_person(people, django_capture_on_commit_callbacks):
-    application = start_activation(people, django_capture_on_commit_callbacks)
+    application = run_account_activation(people["integration"], django_capture_on_commit_callbacks)
 
     assert application.state == "active"
     assert application.finished_at is not None
@@ -77,7 +58,9 @@ def test_clean_applicant_is_activated_without_a_person(people, django_capture_on
     ],
 )
 def test_failed_or_risky_checks_go_to_a_risk_officer(people, django_capture_on_commit_callbacks, overrides):
-    application = start_activation(people, django_capture_on_commit_callbacks, **overrides)
+    application = run_account_activation(
+        people["integration"], django_capture_on_commit_callbacks, **overrides
+    )
 
     assert application.state == "risk_review"
     task = open_task(application)
@@ -87,7 +70,9 @@ def test_failed_or_risky_checks_go_to_a_risk_officer(people, django_capture_on_c
 
 
 def test_risk_officer_approves_and_the_account_is_activated(people, django_capture_on_commit_callbacks):
-    application = start_activation(people, django_capture_on_commit_callbacks, national_id="AB-123X")
+    application = run_account_activation(
+        people["integration"], django_capture_on_commit_callbacks, national_id="AB-123X"
+    )
 
     decide(open_task(application), people["risk"], "approve", comment="Known customer, manual check done")
 
@@ -97,7 +82,9 @@ def test_risk_officer_approves_and_the_account_is_activated(people, django_captu
 def test_risk_officer_rejects_with_a_reason_and_the_account_is_declined(
     people, django_capture_on_commit_callbacks
 ):
-    application = start_activation(people, django_capture_on_commit_callbacks, employer="Unknown Corp")
+    application = run_account_activation(
+        people["integration"], django_capture_on_commit_callbacks, employer="Unknown Corp"
+    )
     task = open_task(application)
     with writes_nothing(application, task), pytest.raises(InvalidDecision, match="comment is required"):
         task_complete(task=task, actor=people["risk"], outcome="reject")
@@ -109,12 +96,7 @@ def test_risk_officer_rejects_with_a_reason_and_the_account_is_declined(
 
 def test_running_a_recorded_step_again_does_nothing(people, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-1",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-1")
     assert automated_step_run(
         instance_id=application.pk, step_name="credit_check", expected_state="checks_running"
     )
@@ -144,7 +126,7 @@ def test_running_a_recorded_step_again_does_nothing(people, django_capture_on_co
 
 
 def test_unknown_automated_step_is_refused(people, django_capture_on_commit_callbacks):
-    application = start_activation(people, django_capture_on_commit_callbacks)
+    application = run_account_activation(people["integration"], django_capture_on_commit_callbacks)
 
     with writes_nothing(application), pytest.raises(NotFound):
         automated_step_run(instance_id=application.pk, step_name="horoscope", expected_state="checks_running")
@@ -156,12 +138,7 @@ def test_unknown_automated_step_is_refused(people, django_capture_on_commit_call
 
 def test_cancelled_while_checking_the_late_results_are_ignored(people, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-1",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-1")
         instance_transition(instance=application, transition="cancel", actor=people["integration"])
 
     application.refresh_from_db()
@@ -174,7 +151,9 @@ def test_cancelled_while_checking_the_late_results_are_ignored(people, django_ca
 def test_manager_cancels_during_risk_review_and_the_review_task_is_cancelled(
     people, django_capture_on_commit_callbacks
 ):
-    application = start_activation(people, django_capture_on_commit_callbacks, national_id="AB-123X")
+    application = run_account_activation(
+        people["integration"], django_capture_on_commit_callbacks, national_id="AB-123X"
+    )
     task = open_task(application)
 
     instance_transition(instance=application, transition="cancel", actor=people["manager"])

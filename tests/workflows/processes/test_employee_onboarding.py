@@ -7,9 +7,9 @@ import pytest
 from apps.core.errors import InvalidDecision
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_complete
-from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import employee_onboarding_data
+from apps.workflows.services import instance_transition
 from tests.db_state import writes_nothing
+from tests.factories import start_employee_onboarding
 from tests.process_steps import decide, open_task, open_tasks, state_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -23,12 +23,7 @@ DONE = {
 
 @pytest.fixture
 def onboarding(people):
-    return instance_start(
-        kind="employee_onboarding",
-        business_key="EMP-1",
-        data=employee_onboarding_data(),
-        actor=people["integration"],
-    )
+    return start_employee_onboarding(people["integration"], business_key="EMP-1")
 
 
 def test_three_tasks_open_at_once_each_in_its_own_queue(people, onboarding):

@@ -9,21 +9,12 @@ from apps.core.errors import DecisionRefused, InvalidDecision, NotFound, NotPerm
 from apps.humantasks.models import HumanTask
 from apps.humantasks.selectors import inbox_for
 from apps.humantasks.services import task_claim, task_complete
-from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import purchase_order_data
+from apps.workflows.services import instance_transition
 from tests.db_state import audit_actions, writes_nothing
+from tests.factories import purchase_order_data, start_purchase_order
 from tests.process_steps import decide, open_task, open_tasks, state_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-
-def start_order(people, amount, *, key="PO-1", requester="requester", **overrides):
-    return instance_start(
-        kind="purchase_order",
-        business_key=key,
-        data=purchase_order_data(amount, **overrides),
-        actor=people[requester] if isinstance(requester, str) else requester,
-    )
 
 
 def approve_through(order, approvers):
@@ -50,7 +41,7 @@ def approve_through(order, approvers):
     ],
 )
 def test_amount_decides_which_levels_approve(people, amount, steps, priority):
-    order = start_order(people, amount)
+    order = start_purchase_order(people["requester"], amount=amount)
     assert open_task(order).priority == priority
 
     taken = approve_through(order, [people[p] for p in ("lead", "finance", "finance2", "cfo")])
@@ -64,7 +55,7 @@ def test_amount_decides_which_levels_approve(people, amount, steps, priority):
 
 
 def test_team_lead_task_reaches_team_leads_inbox_only(people):
-    order = start_order(people, 1200)
+    order = start_purchase_order(people["requester"], amount=1200)
     task = open_task(order)
 
     assert (task.queue.slug, task.step, task.state) == ("team-leads", "team_lead_approval", "open")
@@ -76,7 +67,7 @@ def test_team_lead_task_reaches_team_leads_inbox_only(people):
 
 
 def test_finance_needs_two_different_people(people):
-    order = start_order(people, 20000)
+    order = start_purchase_order(people["requester"], amount=20000)
     decide(open_task(order), people["lead"])
     first, second = open_tasks(order, "finance_approval")
     assert first.activation == second.activation
@@ -99,7 +90,7 @@ def test_finance_needs_two_different_people(people):
 
 
 def test_one_finance_rejection_decides_the_step_and_cancels_the_other_approval(people):
-    order = start_order(people, 20000)
+    order = start_purchase_order(people["requester"], amount=20000)
     decide(open_task(order), people["lead"])
     first, second = open_tasks(order, "finance_approval")
     decide(first, people["finance"])
@@ -114,7 +105,7 @@ def test_one_finance_rejection_decides_the_step_and_cancels_the_other_approval(p
 
 
 def test_first_finance_rejection_cancels_the_untouched_second_approval(people):
-    order = start_order(people, 20000)
+    order = start_purchase_order(people["requester"], amount=20000)
     decide(open_task(order), people["lead"])
     first, second = open_tasks(order, "finance_approval")
 
@@ -127,7 +118,7 @@ def test_first_finance_rejection_cancels_the_untouched_second_approval(people):
 
 def test_requester_who_is_a_team_lead_cannot_decide_their_own_order(people, make_user):
     lead_requester = make_user("Requesters", "Team leads", username="lead_requester")
-    order = start_order(people, 1200, requester=lead_requester)
+    order = start_purchase_order(lead_requester, amount=1200)
     task = open_task(order)
     # They can see it (it is in their queue) but four-eyes stops them acting on it.
     assert task in inbox_for(user=lead_requester).tasks
@@ -143,7 +134,7 @@ def test_requester_who_is_a_team_lead_cannot_decide_their_own_order(people, make
 
 def test_team_lead_who_approved_cannot_also_approve_as_finance(people, make_user):
     both = make_user("Team leads", "Finance", username="lead_and_finance")
-    order = start_order(people, 20000)
+    order = start_purchase_order(people["requester"], amount=20000)
     decide(open_task(order), both)
     first, second = open_tasks(order, "finance_approval")
 
@@ -159,7 +150,7 @@ def test_team_lead_who_approved_cannot_also_approve_as_finance(people, make_user
 
 
 def test_request_changes_needs_a_comment(people):
-    order = start_order(people, 1200)
+    order = start_purchase_order(people["requester"], amount=1200)
     task = open_task(order)
     task_claim(task=task, actor=people["lead"])
     task.refresh_from_db()
@@ -170,7 +161,7 @@ def test_request_changes_needs_a_comment(people):
 
 
 def test_changes_go_back_to_the_requester_and_resubmission_reroutes_with_new_thresholds(people):
-    order = start_order(people, 1200)
+    order = start_purchase_order(people["requester"], amount=1200)
     decide(open_task(order), people["lead"], "request_changes", comment="Quote a second supplier")
 
     assert state_of(order) == "changes_requested"
@@ -205,7 +196,7 @@ def test_changes_go_back_to_the_requester_and_resubmission_reroutes_with_new_thr
 
 
 def test_resubmission_to_above_finance_limit_adds_the_cfo(people):
-    order = start_order(people, 1200)
+    order = start_purchase_order(people["requester"], amount=1200)
     decide(open_task(order), people["lead"], "request_changes", comment="Buy the full set")
     task_complete(
         task=open_task(order), actor=people["requester"], outcome="resubmit", data={"amount": 75000}
@@ -217,7 +208,7 @@ def test_resubmission_to_above_finance_limit_adds_the_cfo(people):
 
 
 def test_revision_data_is_checked_before_resubmitting(people):
-    order = start_order(people, 1200)
+    order = start_purchase_order(people["requester"], amount=1200)
     decide(open_task(order), people["lead"], "request_changes", comment="Cheaper please")
     revise = open_task(order)
 
@@ -227,7 +218,7 @@ def test_revision_data_is_checked_before_resubmitting(people):
 
 
 def test_requester_may_withdraw_instead_of_revising(people):
-    order = start_order(people, 1200)
+    order = start_purchase_order(people["requester"], amount=1200)
     decide(open_task(order), people["lead"], "request_changes", comment="Is this still needed?")
 
     task_complete(task=open_task(order), actor=people["requester"], outcome="withdraw")
@@ -239,7 +230,7 @@ def test_requester_may_withdraw_instead_of_revising(people):
 
 
 def test_reject_needs_a_comment_and_ends_the_order(people):
-    order = start_order(people, 60000)
+    order = start_purchase_order(people["requester"], amount=60000)
     task = open_task(order)
     with writes_nothing(order, task), pytest.raises(InvalidDecision, match="comment is required"):
         task_complete(task=task, actor=people["lead"], outcome="reject")
@@ -255,7 +246,7 @@ def test_reject_needs_a_comment_and_ends_the_order(people):
 
 @pytest.mark.parametrize("who", ["requester", "manager"])
 def test_requester_or_manager_cancels_and_every_open_task_is_cancelled(people, who):
-    order = start_order(people, 20000)
+    order = start_purchase_order(people["requester"], amount=20000)
     decide(open_task(order), people["lead"])
     first, second = open_tasks(order, "finance_approval")
     task_claim(task=first, actor=people["finance"])
@@ -273,7 +264,7 @@ def test_requester_or_manager_cancels_and_every_open_task_is_cancelled(people, w
 
 @pytest.mark.parametrize("who", ["outsider", "lead", "finance", "auditor", "requester2", "integration"])
 def test_people_other_than_requester_and_managers_may_not_cancel(people, who):
-    order = start_order(people, 1200)
+    order = start_purchase_order(people["requester"], amount=1200)
     task = open_task(order)
 
     with writes_nothing(order, task), pytest.raises(NotPermitted):
@@ -281,7 +272,7 @@ def test_people_other_than_requester_and_managers_may_not_cancel(people, who):
 
 
 def test_finished_order_cannot_be_cancelled(people):
-    order = start_order(people, 100)
+    order = start_purchase_order(people["requester"], amount=100)
     decide(open_task(order), people["lead"])
 
     with writes_nothing(order), pytest.raises(TransitionNotAllowed):
@@ -292,7 +283,7 @@ def test_finished_order_cannot_be_cancelled(people):
     "transition", ["approve_by_cfo", "approve_by_team_lead", "reject", "request_changes", "resubmit", "start"]
 )
 def test_task_and_start_transitions_cannot_be_fired_directly(people, transition):
-    order = start_order(people, 60000)
+    order = start_purchase_order(people["requester"], amount=60000)
     task = open_task(order)
 
     with (

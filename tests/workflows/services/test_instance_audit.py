@@ -8,22 +8,16 @@ from django.db import DatabaseError
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_first_break
 from apps.workflows.models import WorkflowInstance
-from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import purchase_order_data
+from apps.workflows.services import instance_transition
 from tests.db_state import audit_actions, audit_write_refused, writes_nothing
+from tests.factories import purchase_order_data, start_purchase_order
 from tests.process_steps import decide, open_task, open_tasks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
-def start_order(people, amount=1200, key="PO-1"):
-    return instance_start(
-        kind="purchase_order", business_key=key, data=purchase_order_data(amount), actor=people["requester"]
-    )
-
-
 def test_start_records_the_request_and_the_first_transition(people):
-    order = start_order(people)
+    order = start_purchase_order(people["requester"])
 
     started, transitioned = AuditEvent.objects.filter(instance=order).order_by("seq")[:2]
     assert (started.action, started.actor, started.from_state, started.to_state) == (
@@ -49,7 +43,7 @@ def test_start_records_the_request_and_the_first_transition(people):
 
 
 def test_each_transition_names_its_states_trigger_actor_and_task(people):
-    order = start_order(people, 20000)
+    order = start_purchase_order(people["requester"], amount=20000)
     lead_task = open_task(order)
     decide(lead_task, people["lead"])
     instance_transition(
@@ -72,7 +66,7 @@ def test_each_transition_names_its_states_trigger_actor_and_task(people):
 
 
 def test_audit_chain_of_a_busy_instance_is_unbroken(people):
-    order = start_order(people, 90000)
+    order = start_purchase_order(people["requester"], amount=90000)
     decide(open_task(order), people["lead"])
     for task, approver in zip(open_tasks(order), ("finance", "finance2"), strict=True):
         decide(task, people[approver])
@@ -92,13 +86,13 @@ def test_refused_start_audit_leaves_no_instance(people):
             audit_write_refused(action),
             pytest.raises(DatabaseError, match="refused for the test"),
         ):
-            start_order(people, key=f"PO-{action}")
+            start_purchase_order(people["requester"], business_key=f"PO-{action}")
         assert not WorkflowInstance.objects.filter(business_key=f"PO-{action}").exists()
 
 
 @pytest.mark.parametrize("action", ["instance.transitioned", "task.cancelled"])
 def test_refused_transition_audit_undoes_the_transition(people, action):
-    order = start_order(people)
+    order = start_purchase_order(people["requester"])
     task = open_task(order)
 
     with writes_nothing(order, task), audit_write_refused(action), pytest.raises(DatabaseError):

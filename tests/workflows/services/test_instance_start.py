@@ -9,8 +9,8 @@ from django.conf import settings
 
 from apps.core.errors import DuplicateBusinessKey, InvalidProcessData, NotPermitted, UnknownProcessKind
 from apps.workflows.services import instance_start
-from tests.conftest import employee_onboarding_data, purchase_order_data
 from tests.db_state import writes_nothing
+from tests.factories import employee_onboarding_data, purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

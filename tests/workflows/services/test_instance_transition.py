@@ -12,19 +12,12 @@ from apps.core.errors import (
     StaleVersion,
     TransitionNotAllowed,
 )
-from apps.workflows.services import instance_start, instance_transition
-from tests.conftest import account_activation_data, purchase_order_data
+from apps.workflows.services import instance_transition
 from tests.db_state import audit_actions, writes_nothing
+from tests.factories import start_account_activation
 from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
-
-
-@pytest.fixture
-def order(people):
-    return instance_start(
-        kind="purchase_order", business_key="PO-1", data=purchase_order_data(1200), actor=people["requester"]
-    )
 
 
 @pytest.mark.parametrize(
@@ -49,12 +42,7 @@ def test_only_declared_external_transitions_can_be_requested(people, order, tran
 
 def test_system_transition_cannot_be_requested(people, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        application = instance_start(
-            kind="account_activation",
-            business_key="ACC-1",
-            data=account_activation_data(),
-            actor=people["integration"],
-        )
+        application = start_account_activation(people["integration"], business_key="ACC-1")
 
     with writes_nothing(application), pytest.raises(TransitionNotAllowed, match="by an automated step"):
         instance_transition(
