@@ -117,6 +117,13 @@ class HumanTask(FSMModelMixin, models.Model):
                 name="task_inbox_open_idx",
                 condition=Q(state__in=OPEN_STATES),
             ),
+            # The inbox's other sorts (apps.humantasks.selectors.INBOX_SORTS): due soonest, oldest.
+            models.Index(
+                "queue", "due_at", "id", name="task_inbox_due_idx", condition=Q(state__in=OPEN_STATES)
+            ),
+            models.Index(
+                "queue", "created_at", "id", name="task_inbox_age_idx", condition=Q(state__in=OPEN_STATES)
+            ),
             models.Index(
                 "queue",
                 "process_kind",
