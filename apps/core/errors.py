@@ -102,3 +102,10 @@ class DecisionRefused(DomainError):
 
     code = "decision-policy"
     kind = "forbidden"
+
+
+class InvalidInput(DomainError):
+    """What a person sent cannot be stored as it is (a comment, an attachment, a saved view)."""
+
+    code = "invalid-input"
+    kind = "invalid"

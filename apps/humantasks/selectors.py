@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -21,6 +21,8 @@ from apps.humantasks.models import (
     HumanTask,
     HumanTaskGroupObjectPermission,
     HumanTaskUserObjectPermission,
+    InstanceAttachment,
+    InstanceComment,
     Queue,
     QueueGroupObjectPermission,
     QueueUserObjectPermission,
@@ -505,3 +507,111 @@ def history_visible_to(*, user: User, instance: WorkflowInstance) -> QuerySet[Au
     )
     hidden = Q(task__is_confidential=True) & ~Q(task_id__in=_task_ids_granted_to(user=user))
     return events.filter(auditor | ~hidden)
+
+
+# --- Comments and attachments on an instance -------------------------------------------------------
+
+
+def comments_of_instance(*, instance: WorkflowInstance) -> QuerySet[InstanceComment]:
+    """An instance's comments, oldest first, with their authors (for a reader who may see it)."""
+    return (
+        InstanceComment.objects.filter(instance=instance)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+
+
+def attachments_of_instance(*, instance: WorkflowInstance) -> QuerySet[InstanceAttachment]:
+    return (
+        InstanceAttachment.objects.filter(instance=instance)
+        .select_related("uploaded_by")
+        .order_by("created_at", "id")
+    )
+
+
+def attachment_get_for(*, user: User, attachment_id: int) -> InstanceAttachment:
+    """The attachment if `user` may see its instance; otherwise NotFound."""
+    attachment = (
+        InstanceAttachment.objects.filter(pk=attachment_id, instance__in=instances_visible_to(user=user))
+        .select_related("instance")
+        .first()
+    )
+    if attachment is None:
+        raise NotFound("No such attachment.")
+    return attachment
+
+
+# --- The managers' queue board ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardHolder:
+    """One person holding claimed tasks of a queue: how many, and how many are overdue."""
+
+    user_id: int
+    username: str
+    name: str
+    claimed: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class BoardQueue:
+    queue: Queue
+    open: int
+    claimed: int
+    overdue: int
+    oldest_created_at: datetime | None
+    holders: list[BoardHolder] = field(default_factory=list)
+
+
+def queue_board_for(*, user: User) -> list[BoardQueue]:
+    """Each queue `user` manages with its open, claimed and overdue counts, its oldest open
+    task's age, and who holds its claimed tasks. Two queries, whatever the number of queues
+    or people; confidential tasks are their grantees' alone and are not counted."""
+    now = timezone.now()
+    visible = Q(tasks__is_confidential=False)
+    live = visible & Q(tasks__state__in=OPEN_STATES)
+    queues = list(
+        queues_managed_by(user=user)
+        .annotate(
+            open_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.OPEN)),
+            claimed_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.CLAIMED)),
+            overdue_count=Count("tasks", filter=live & Q(tasks__due_at__lt=now)),
+            oldest=Min("tasks__created_at", filter=live),
+        )
+        .order_by("name", "id")
+    )  # query 1
+    holders: dict[int, list[BoardHolder]] = {queue.pk: [] for queue in queues}
+    rows = (
+        HumanTask.objects.filter(
+            queue_id__in=list(holders), state=HumanTask.State.CLAIMED, is_confidential=False
+        )
+        .values(
+            "queue_id", "assignee_id", "assignee__username", "assignee__first_name", "assignee__last_name"
+        )
+        .annotate(claimed=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)))
+        .order_by("queue_id", "-claimed", "assignee__username")
+    )  # query 2
+    for row in rows:
+        name = f"{row['assignee__first_name']} {row['assignee__last_name']}".strip()
+        holders[row["queue_id"]].append(
+            BoardHolder(
+                user_id=row["assignee_id"],
+                username=row["assignee__username"],
+                name=name or row["assignee__username"],
+                claimed=row["claimed"],
+                overdue=row["overdue"],
+            )
+        )
+    return [
+        BoardQueue(
+            queue=queue,
+            open=queue.open_count,
+            claimed=queue.claimed_count,
+            overdue=queue.overdue_count,
+            oldest_created_at=queue.oldest,
+            holders=holders[queue.pk],
+        )
+        for queue in queues
+    ]

@@ -1,12 +1,23 @@
 from django.urls import path
 
 from apps.inbox import views
+from apps.inbox.pages import views as pages
 
 app_name = "inbox"
 urlpatterns = [
     path("", views.inbox_home, name="home"),
     path("tasks/<int:task_id>/", views.task_detail, name="task"),
+    path("tasks/<int:task_id>/row/", views.task_row, name="task_row"),
     path("tasks/<int:task_id>/claim/", views.task_claim, name="task_claim"),
     path("tasks/<int:task_id>/unclaim/", views.task_unclaim, name="task_unclaim"),
     path("tasks/<int:task_id>/decide/", views.task_decide, name="task_decide"),
+    path("tasks/bulk/", pages.tasks_bulk, name="bulk"),
+    path("board/", pages.queue_board, name="board"),
+    path("views/", pages.saved_views, name="saved_views"),
+    path("views/<int:view_id>/edit/", pages.saved_view_edit, name="saved_view_edit"),
+    path("views/<int:view_id>/delete/", pages.saved_view_remove, name="saved_view_delete"),
+    path("views/<int:view_id>/default/", pages.saved_view_make_default, name="saved_view_default"),
+    path("processes/<int:instance_id>/comments/", pages.instance_comment, name="instance_comment"),
+    path("processes/<int:instance_id>/attachments/", pages.instance_attach, name="instance_attach"),
+    path("attachments/<int:attachment_id>/", pages.attachment_download, name="attachment"),
 ]
