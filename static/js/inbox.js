@@ -8,7 +8,7 @@
   const list = document.querySelector("[data-task-list]");
   const bulkForm = document.querySelector("[data-bulk-form]");
   const pane = document.getElementById("task-pane");
-  const wide = window.matchMedia("(min-width: 64rem)");
+  const wide = window.matchMedia("(min-width: 90rem)");
   let current = -1;
   let lastTicked = null;
 
@@ -139,7 +139,8 @@
     progress.className = "bulk-progress";
     progress.textContent = "Working on " + ids.length + (ids.length === 1 ? " task…" : " tasks…");
     results.appendChild(progress);
-    const response = await fetch(bulkForm.action, {
+    // getAttribute: the form has controls named "action", which shadow form.action.
+    const response = await fetch(bulkForm.getAttribute("action"), {
       method: "POST",
       body: data,
       headers: { "HX-Request": "true" },

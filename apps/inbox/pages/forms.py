@@ -83,9 +83,8 @@ class BulkActionForm(forms.Form):
     def __init__(self, *args: Any, manager_queues: list[Queue] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.manager_queues = manager_queues or []
-        actions = dict(STAFF_ACTIONS)
-        if self.manager_queues:
-            actions.update(MANAGER_ACTIONS)
+        # Managers see their actions first (the board's select opens on "Reassign").
+        actions = {**MANAGER_ACTIONS, **STAFF_ACTIONS} if self.manager_queues else dict(STAFF_ACTIONS)
         self.fields["action"].choices = list(actions.items())
         self.fields["to_queue"].choices = [("", "—"), *((q.slug, q.name) for q in self.manager_queues)]
 

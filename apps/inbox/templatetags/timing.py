@@ -14,11 +14,12 @@ register = template.Library()
 
 
 def _span(delta: timedelta) -> str:
-    seconds = int(abs(delta.total_seconds()))
-    days, hours, minutes = seconds // 86400, seconds // 3600, seconds // 60
-    if days >= 1:
+    # Rounded to the nearest unit: a task due in 47 h 59 min is due "in 2 days", not "in 1 day".
+    seconds = abs(delta.total_seconds())
+    days, hours, minutes = round(seconds / 86400), round(seconds / 3600), round(seconds / 60)
+    if seconds >= 86400 - 1800:
         return ngettext("%(n)d day", "%(n)d days", days) % {"n": days}
-    if hours >= 1:
+    if seconds >= 3600 - 30:
         return ngettext("%(n)d h", "%(n)d h", hours) % {"n": hours}
     minutes = max(minutes, 1)
     return ngettext("%(n)d min", "%(n)d min", minutes) % {"n": minutes}
