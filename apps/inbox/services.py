@@ -58,9 +58,8 @@ def saved_view_create(
             view = SavedView.objects.create(owner=owner, name=name, filters=clean, shared_with=shared_with)
             _audit(action="saved_view.created", view=view, actor=owner)
     except IntegrityError:
-        raise InvalidInput(
-            f"You already have a view named “{name}”.", errors={"name": ["Already used."]}
-        ) from None
+        message = f"You already have a view named “{name}”."
+        raise InvalidInput(message, errors={"name": [message]}) from None
     return view
 
 
@@ -87,9 +86,8 @@ def saved_view_update(
                 SavedViewDefault.objects.filter(view=view).exclude(user=actor).delete()
             _audit(action="saved_view.updated", view=view, actor=actor)
     except IntegrityError:
-        raise InvalidInput(
-            f"You already have a view named “{name}”.", errors={"name": ["Already used."]}
-        ) from None
+        message = f"You already have a view named “{name}”."
+        raise InvalidInput(message, errors={"name": [message]}) from None
     return view
 
 
