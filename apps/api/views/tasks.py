@@ -23,9 +23,11 @@ from apps.api.serializers import (
     TaskCompleteInput,
     TaskDelegateInput,
     TaskDetailOutput,
+    TaskDueInput,
     TaskListOutput,
     TaskListQuery,
     TaskOutput,
+    TaskPriorityInput,
     TaskReassignInput,
 )
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
@@ -191,6 +193,38 @@ class TaskDelegateView(APIView):
             task=_task_id(pk),
             actor=request.user,
             to_user=_colleague(body["to_user"]),
+            reason=body["reason"],
+            expected_version=expected_version(request),
+        )
+        return task_detail(request, task.pk)
+
+
+class TaskPriorityView(APIView):
+    @_action_schema("tasks_priority", TaskPriorityInput)
+    @idempotent
+    def post(self, request: Request, pk: str) -> Response:
+        """A queue manager makes the task more or less urgent, saying why."""
+        body = validated(TaskPriorityInput, request.data)
+        task = services.task_priority_change(
+            task=_task_id(pk),
+            actor=request.user,
+            priority=body["priority"],
+            reason=body["reason"],
+            expected_version=expected_version(request),
+        )
+        return task_detail(request, task.pk)
+
+
+class TaskDueView(APIView):
+    @_action_schema("tasks_due", TaskDueInput)
+    @idempotent
+    def post(self, request: Request, pk: str) -> Response:
+        """A queue manager moves the task's due time, saying why."""
+        body = validated(TaskDueInput, request.data)
+        task = services.task_due_change(
+            task=_task_id(pk),
+            actor=request.user,
+            due_at=body["due_at"],
             reason=body["reason"],
             expected_version=expected_version(request),
         )
