@@ -92,7 +92,6 @@ def queue_board(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.get("queue", "")
     overdue = request.GET.get("overdue") == "1"
     holder = request.GET.get("holder", "")
-    status = 200
     if chosen and chosen not in slugs:
         raise Http404("No such queue on your board.")
     rows, holder_id = [], None
@@ -119,7 +118,7 @@ def queue_board(request: HttpRequest) -> HttpResponse:
         "now": timezone.now(),
         "bulk_form": BulkActionForm(manager_queues=managed),
     }
-    return render(request, "inbox/board.html", context, status=status)
+    return render(request, "inbox/board.html", context)
 
 
 def _board_sort(overdue: bool) -> InboxSort:
@@ -241,8 +240,7 @@ def saved_view_edit(request: HttpRequest, view_id: int) -> HttpResponse:
 
 def _edit_failed(request: HttpRequest, form: SavedViewForm, status: int) -> HttpResponse:
     """The list again, the failed edit's form in place of the view's (its errors beside it)."""
-    response = _saved_views_page(request, status=status, failed_edit=form)
-    return response
+    return _saved_views_page(request, status=status, failed_edit=form)
 
 
 @login_required
