@@ -153,7 +153,7 @@ class SavedViewForm(forms.Form):
 class CommentForm(forms.Form):
     body = forms.CharField(
         max_length=MAX_COMMENT_BODY,
-        label="Add a comment",
+        label="Add a note",
         help_text="Mention a colleague with @username to let them know.",
         widget=forms.Textarea(attrs={"rows": 3}),
     )

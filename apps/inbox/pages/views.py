@@ -297,7 +297,7 @@ def instance_comment(request: HttpRequest, instance_id: int) -> HttpResponse:
             raise Http404("No such process instance.") from None
         except DomainError as error:
             return _notes_error(request, error.detail, http_status(error))
-        messages.success(request, "Your comment was added.")
+        messages.success(request, "Your note was added.")
         return redirect(_back_to(request, instance.pk))
     return _notes_error(request, "; ".join(e for errs in form.errors.values() for e in errs), 400)
 
