@@ -294,6 +294,20 @@ CACHES = {
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = 200
 API_BULK_MAX_ITEMS = env.int("API_BULK_MAX_ITEMS", default=500)
+# The pages' bulk forms act on at most this many tasks per request.
+INBOX_BULK_MAX_ITEMS = env.int("INBOX_BULK_MAX_ITEMS", default=100)
+
+# Attachments on process instances: kept through Django's storage API (MEDIA_ROOT by default),
+# served only through a permission-checked view, never by URL from MEDIA_URL.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+ATTACHMENT_CONTENT_TYPES = env.list(
+    "ATTACHMENT_CONTENT_TYPES",
+    default=["application/pdf", "image/png", "image/jpeg", "text/plain", "text/csv"],
+)
+# A dotted path to a callable(file) -> str | None that returns why a file is refused (a virus
+# scanner's verdict), or None to accept it. The default accepts every file.
+ATTACHMENT_SCANNER = env.str("ATTACHMENT_SCANNER", default="apps.humantasks.services.comments.scan_nothing")
 API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Approval inbox API",

@@ -280,6 +280,16 @@ class TaskReassignInput(StrictSerializer):
         return attrs
 
 
+class TaskPriorityInput(StrictSerializer):
+    priority = serializers.IntegerField(min_value=0, max_value=100, help_text="Higher is more urgent.")
+    reason = serializers.CharField(max_length=1000)
+
+
+class TaskDueInput(StrictSerializer):
+    due_at = serializers.DateTimeField(help_text="With a time zone (RFC 3339).")
+    reason = serializers.CharField(max_length=1000)
+
+
 class TaskDelegateInput(StrictSerializer):
     to_user = serializers.CharField(max_length=150, help_text="Username.")
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)

@@ -112,4 +112,10 @@ class InvalidWebhookEndpoint(DomainError):
     would never send to."""
 
     code = "invalid-webhook-endpoint"
+
+
+class InvalidInput(DomainError):
+    """What a person sent cannot be stored as it is (a comment, an attachment, a saved view)."""
+
+    code = "invalid-input"
     kind = "invalid"

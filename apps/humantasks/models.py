@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -117,6 +119,13 @@ class HumanTask(FSMModelMixin, models.Model):
                 name="task_inbox_open_idx",
                 condition=Q(state__in=OPEN_STATES),
             ),
+            # The inbox's other sorts (apps.humantasks.selectors.INBOX_SORTS): due soonest, oldest.
+            models.Index(
+                "queue", "due_at", "id", name="task_inbox_due_idx", condition=Q(state__in=OPEN_STATES)
+            ),
+            models.Index(
+                "queue", "created_at", "id", name="task_inbox_age_idx", condition=Q(state__in=OPEN_STATES)
+            ),
             models.Index(
                 "queue",
                 "process_kind",
@@ -180,3 +189,49 @@ class HumanTaskUserObjectPermission(UserObjectPermissionBase):
 
 class HumanTaskGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(HumanTask, on_delete=models.CASCADE)
+
+
+class InstanceComment(models.Model):
+    """A remark on a process instance by someone who may see it, shown with its tasks and in
+    its history. People named as @username who may see the instance are told of it."""
+
+    instance = models.ForeignKey(
+        "workflows.WorkflowInstance", on_delete=models.PROTECT, related_name="comments"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index("instance", "created_at", "id", name="comment_instance_idx")]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on {self.instance_id}"
+
+
+def _attachment_path(attachment: InstanceAttachment, filename: str) -> str:
+    # The stored name never carries the uploader's file name (which is kept in `name`): no
+    # path tricks, no clashes, nothing to guess.
+    return f"attachments/{attachment.instance_id}/{uuid.uuid4().hex}"
+
+
+class InstanceAttachment(models.Model):
+    """A file attached to a process instance, kept through Django's storage API and served
+    only to people who may see the instance (apps.inbox.views.attachment_download)."""
+
+    instance = models.ForeignKey(
+        "workflows.WorkflowInstance", on_delete=models.PROTECT, related_name="attachments"
+    )
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    name = models.CharField(max_length=255, help_text="The file's name as the uploader had it.")
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index("instance", "created_at", "id", name="attachment_instance_idx")]
+
+    def __str__(self) -> str:
+        return self.name

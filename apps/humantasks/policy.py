@@ -8,11 +8,21 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from apps.humantasks.models import HumanTask
+from apps.workflows.registry import as_definition
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
     from apps.workflows.definitions import HumanStep
     from apps.workflows.models import WorkflowInstance
+
+
+ONLY_REQUESTER = "Only the requester can act on this step."
+FOUR_EYES = "Four-eyes rule: you requested this, so someone else must decide it."
+DIFFERENT_PEOPLE = "This step needs different people: you already hold or decided another of its approvals."
+
+
+def _earlier_step_refusal(step_name: str) -> str:
+    return f"Separation of duties: you already decided the '{step_name}' step of this process."
 
 
 def decision_refusal(
@@ -21,18 +31,64 @@ def decision_refusal(
     """Why `user` may not take or decide `task` under its step's policy, or None if they may."""
     policy = step.policy
     if policy.only_requester and user.pk != instance.requester_id:
-        return "Only the requester can act on this step."
+        return ONLY_REQUESTER
     if policy.exclude_requester and user.pk == instance.requester_id:
-        return "Four-eyes rule: you requested this, so someone else must decide it."
+        return FOUR_EYES
     decided = HumanTask.objects.filter(instance=instance, state=HumanTask.State.COMPLETED, decided_by=user)
     if policy.exclude_earlier_deciders:
         earlier = decided.exclude(step=step.name).values_list("step", flat=True).first()
         if earlier:
-            return f"Separation of duties: you already decided the '{earlier}' step of this process."
+            return _earlier_step_refusal(earlier)
     same_step = HumanTask.objects.filter(activation=task.activation).exclude(pk=task.pk)
     if same_step.filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user)).exists():
-        return "This step needs different people: you already hold or decided another of its approvals."
+        return DIFFERENT_PEOPLE
     return None
+
+
+def decision_refusals(*, user: User, tasks: list[HumanTask]) -> dict[int, str]:
+    """decision_refusal for a page of open tasks at once, in two queries whatever their number
+    (the decisions `user` made on the tasks' instances, and the N-of-M siblings `user` holds
+    or decided). Tasks whose step is gone are left out; the task page explains those.
+
+    The tasks must have their instance loaded (select_related), as inbox_for returns them.
+    """
+    if not tasks:
+        return {}
+    decided = set(
+        HumanTask.objects.filter(
+            instance_id__in={task.instance_id for task in tasks},
+            state=HumanTask.State.COMPLETED,
+            decided_by=user,
+        ).values_list("instance_id", "step", "pk")
+    )
+    held_siblings = set(
+        HumanTask.objects.filter(activation__in={task.activation for task in tasks})
+        .filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user))
+        .values_list("activation", "pk")
+    )
+    refusals: dict[int, str] = {}
+    for task in tasks:
+        if not task.is_open:
+            continue
+        instance = as_definition(task.instance)
+        step = instance.human_step(task.step)
+        if step is None:
+            continue
+        policy = step.policy
+        refusal = None
+        if policy.only_requester and user.pk != instance.requester_id:
+            refusal = ONLY_REQUESTER
+        elif policy.exclude_requester and user.pk == instance.requester_id:
+            refusal = FOUR_EYES
+        elif policy.exclude_earlier_deciders and (
+            earlier := sorted(s for (i, s, _pk) in decided if i == task.instance_id and s != step.name)
+        ):
+            refusal = _earlier_step_refusal(earlier[0])
+        elif any(a == task.activation and pk != task.pk for (a, pk) in held_siblings):
+            refusal = DIFFERENT_PEOPLE
+        if refusal:
+            refusals[task.pk] = refusal
+    return refusals
 
 
 def eligible_deciders(*, step: HumanStep, instance: WorkflowInstance, role_id: int) -> list[int]:

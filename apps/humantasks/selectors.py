@@ -5,11 +5,11 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -21,6 +21,8 @@ from apps.humantasks.models import (
     HumanTask,
     HumanTaskGroupObjectPermission,
     HumanTaskUserObjectPermission,
+    InstanceAttachment,
+    InstanceComment,
     Queue,
     QueueGroupObjectPermission,
     QueueUserObjectPermission,
@@ -38,7 +40,6 @@ MANAGE = "manage_queue"
 TASK_VIEW = "view_humantask"
 TASK_WORK = "work_humantask"
 READ_EVERY_TASK = "humantasks.view_humantask"
-INBOX_ORDER = ("-priority", "due_at", "id")
 
 
 def _queues_with(*, user: User, codenames: tuple[str, ...]) -> QuerySet[Queue]:
@@ -169,42 +170,125 @@ def tasks_of_instance(*, instance: WorkflowInstance) -> QuerySet[HumanTask]:
 
 
 @dataclass(frozen=True)
-class InboxCursor:
-    """Where the previous page ended, in inbox order (priority desc, due asc, id asc)."""
+class InboxSort:
+    """One order the inbox offers. Every one is backed by a partial index on
+    (queue, <keys>, id) over open tasks, so each per-queue branch stays an ordered walk.
 
-    priority: int
-    due_at: datetime
+    `keys` are (field, descending) pairs before the final `id` tie-breaker.
+    """
+
+    name: str
+    label: str
+    keys: tuple[tuple[str, bool], ...]
+
+    @property
+    def order_by(self) -> tuple[str, ...]:
+        return (*(f"-{key}" if desc else key for key, desc in self.keys), "id")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(key for key, _desc in self.keys)
+
+
+INBOX_SORTS: dict[str, InboxSort] = {
+    sort.name: sort
+    for sort in (
+        InboxSort("priority", "Most urgent first", (("priority", True), ("due_at", False))),
+        InboxSort("due", "Due soonest first", (("due_at", False),)),
+        InboxSort("age", "Oldest first", (("created_at", False),)),
+    )
+}
+DEFAULT_SORT = INBOX_SORTS["priority"]
+
+
+@dataclass(frozen=True)
+class InboxCursor:
+    """Where the previous page ended, in the page's order: the sort keys' values and the id.
+
+    The default sort's cursor is `[priority, due_at, id]`; the others name their sort first
+    (`["due", due_at, id]`), so a cursor read under another sort is refused, not misread.
+    """
+
+    priority: int | None
+    due_at: datetime | None
     id: int
+    sort: str = "priority"
+    created_at: datetime | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, key) for key in INBOX_SORTS[self.sort].fields)
 
     def encode(self) -> str:
-        raw = json.dumps([self.priority, self.due_at.isoformat(), self.id]).encode()
+        values = [value.isoformat() if isinstance(value, datetime) else value for value in self.values()]
+        head = [] if self.sort == DEFAULT_SORT.name else [self.sort]
+        raw = json.dumps([*head, *values, self.id]).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str) -> InboxCursor:
+    def decode(cls, token: str, *, sort: str = "priority") -> InboxCursor:
         from apps.core.errors import InvalidDecision
 
         try:
             padded = token + "=" * (-len(token) % 4)
-            priority, due, task_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            due_at = parse_datetime(due)
-            if not isinstance(priority, int) or not isinstance(task_id, int) or due_at is None:
+            parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if not isinstance(parts, list) or not parts:
                 raise ValueError
-            if due_at.tzinfo is None:
+            if isinstance(parts[0], str) and parts[0] in INBOX_SORTS:
+                named, parts = parts[0], parts[1:]
+            else:
+                named = DEFAULT_SORT.name
+            if named != sort:
                 raise ValueError
-            # Cursors are handed out in UTC; another offset was written by hand, and one
-            # PostgreSQL cannot hold (beyond +-15:59) would fail the query rather than here.
-            due_at = due_at.astimezone(UTC)
+            spec = INBOX_SORTS[sort]
+            if len(parts) != len(spec.fields) + 1:
+                raise ValueError
+            *raw_values, task_id = parts
+            if not isinstance(task_id, int) or isinstance(task_id, bool):
+                raise ValueError
+            values: dict[str, Any] = {}
+            for key, raw in zip(spec.fields, raw_values, strict=True):
+                if key == "priority":
+                    if not isinstance(raw, int) or isinstance(raw, bool):
+                        raise ValueError
+                    values[key] = raw
+                    continue
+                moment = parse_datetime(raw) if isinstance(raw, str) else None
+                if moment is None or moment.tzinfo is None:
+                    raise ValueError
+                # Cursors are handed out in UTC; another offset was written by hand, and one
+                # PostgreSQL cannot hold (beyond +-15:59) would fail the query rather than here.
+                values[key] = moment.astimezone(UTC)
         except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError, UnicodeError):
             raise InvalidDecision("The cursor is not valid; start again from the first page.") from None
-        return cls(priority, due_at, task_id)
+        return cls(
+            priority=values.get("priority"),
+            due_at=values.get("due_at"),
+            id=task_id,
+            sort=sort,
+            created_at=values.get("created_at"),
+        )
+
+    @classmethod
+    def after_row(cls, *, sort: InboxSort, row: tuple[Any, ...]) -> InboxCursor:
+        """The cursor after a row read as (id, *sort keys)."""
+        task_id, *values = row
+        keys: dict[str, Any] = {"priority": None, "due_at": None, "created_at": None}
+        keys.update(zip(sort.fields, values, strict=True))
+        return cls(**keys, id=task_id, sort=sort.name)
 
     def after_q(self) -> Q:
-        return (
-            Q(priority__lt=self.priority)
-            | Q(priority=self.priority, due_at__gt=self.due_at)
-            | Q(priority=self.priority, due_at=self.due_at, id__gt=self.id)
-        )
+        """Rows strictly after this cursor in its sort: a lexicographic keyset condition."""
+        spec = INBOX_SORTS[self.sort]
+        keys = [*spec.keys, ("id", False)]
+        values = [*self.values(), self.id]
+        branches = []
+        for depth, (key, desc) in enumerate(keys):
+            equal = {k: v for (k, _d), v in zip(keys[:depth], values[:depth], strict=True)}
+            branches.append(Q(**equal, **{f"{key}__{'lt' if desc else 'gt'}": values[depth]}))
+        condition = branches[0]
+        for branch in branches[1:]:
+            condition |= branch
+        return condition
 
 
 @dataclass(frozen=True)
@@ -242,14 +326,23 @@ class InboxPage:
 
 
 def inbox_for(
-    *, user: User, filters: InboxFilters | None = None, limit: int = 50, after: InboxCursor | None = None
+    *,
+    user: User,
+    filters: InboxFilters | None = None,
+    limit: int = 50,
+    after: InboxCursor | None = None,
+    sort: InboxSort = DEFAULT_SORT,
 ) -> InboxPage:
-    """One page of the tasks `user` may see, most urgent first. Three queries, whatever the page size.
+    """One page of the tasks `user` may see in `sort` order (most urgent first by default).
+    Three queries, whatever the page size.
 
     PostgreSQL cannot walk an index in order across `queue IN (...)`, so each visible queue
-    gets its own index-ordered LIMIT (task_inbox_open_idx) and the branches are merged with
-    UNION ALL; a last branch adds tasks opened to `user` by per-task grants.
+    gets its own index-ordered LIMIT (task_inbox_open_idx, task_inbox_due_idx or
+    task_inbox_age_idx, one per sort) and the branches are merged with UNION ALL; a last
+    branch adds tasks opened to `user` by per-task grants.
     """
+    if after is not None and after.sort != sort.name:
+        raise ValueError("The cursor belongs to another sort order.")
     if not user.is_authenticated or not user.is_active:
         # Per-task grants outlive a deactivation; task_access ignores them, and so must the inbox.
         return InboxPage()
@@ -265,9 +358,7 @@ def inbox_for(
     )  # query 1
 
     def branch(qs: QuerySet[HumanTask]) -> QuerySet:
-        return (
-            qs.filter(condition).order_by(*INBOX_ORDER).values_list("id", "priority", "due_at")[: limit + 1]
-        )
+        return qs.filter(condition).order_by(*sort.order_by).values_list("id", *sort.fields)[: limit + 1]
 
     branches = [
         branch(HumanTask.objects.filter(queue_id=queue_id, is_confidential=False)) for queue_id in queue_ids
@@ -287,7 +378,7 @@ def inbox_for(
     if len(branches) == 1:
         merged = branches[0]
     elif connection.features.supports_slicing_ordering_in_compound:
-        merged = branches[0].union(*branches[1:], all=True).order_by(*INBOX_ORDER)[: limit + 1]
+        merged = branches[0].union(*branches[1:], all=True).order_by(*sort.order_by)[: limit + 1]
     else:
         # SQLite (the embedded default) cannot LIMIT inside UNION branches; at its size one
         # ordered scan over every visible queue is fast enough.
@@ -303,7 +394,7 @@ def inbox_for(
         [row[0] for row in rows]
     )  # query 3
     tasks = [by_id[row[0]] for row in rows]
-    next_cursor = InboxCursor(rows[-1][1], rows[-1][2], rows[-1][0]) if has_more and rows else None
+    next_cursor = InboxCursor.after_row(sort=sort, row=rows[-1]) if has_more and rows else None
     return InboxPage(tasks=tasks, next_cursor=next_cursor)
 
 
@@ -464,3 +555,111 @@ def live_streams_for(*, user: User) -> list[str]:
     return sorted(
         [user_group(user.pk), *(role_group(pk) for pk in roles), *(queue_group(pk) for pk in queues)]
     )
+
+
+# --- Comments and attachments on an instance -------------------------------------------------------
+
+
+def comments_of_instance(*, instance: WorkflowInstance) -> QuerySet[InstanceComment]:
+    """An instance's comments, oldest first, with their authors (for a reader who may see it)."""
+    return (
+        InstanceComment.objects.filter(instance=instance)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+
+
+def attachments_of_instance(*, instance: WorkflowInstance) -> QuerySet[InstanceAttachment]:
+    return (
+        InstanceAttachment.objects.filter(instance=instance)
+        .select_related("uploaded_by")
+        .order_by("created_at", "id")
+    )
+
+
+def attachment_get_for(*, user: User, attachment_id: int) -> InstanceAttachment:
+    """The attachment if `user` may see its instance; otherwise NotFound."""
+    attachment = (
+        InstanceAttachment.objects.filter(pk=attachment_id, instance__in=instances_visible_to(user=user))
+        .select_related("instance")
+        .first()
+    )
+    if attachment is None:
+        raise NotFound("No such attachment.")
+    return attachment
+
+
+# --- The managers' queue board ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardHolder:
+    """One person holding claimed tasks of a queue: how many, and how many are overdue."""
+
+    user_id: int
+    username: str
+    name: str
+    claimed: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class BoardQueue:
+    queue: Queue
+    open: int
+    claimed: int
+    overdue: int
+    oldest_created_at: datetime | None
+    holders: list[BoardHolder] = field(default_factory=list)
+
+
+def queue_board_for(*, user: User) -> list[BoardQueue]:
+    """Each queue `user` manages with its open, claimed and overdue counts, its oldest open
+    task's age, and who holds its claimed tasks. Two queries, whatever the number of queues
+    or people; confidential tasks are their grantees' alone and are not counted."""
+    now = timezone.now()
+    visible = Q(tasks__is_confidential=False)
+    live = visible & Q(tasks__state__in=OPEN_STATES)
+    queues = list(
+        queues_managed_by(user=user)
+        .annotate(
+            open_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.OPEN)),
+            claimed_count=Count("tasks", filter=visible & Q(tasks__state=HumanTask.State.CLAIMED)),
+            overdue_count=Count("tasks", filter=live & Q(tasks__due_at__lt=now)),
+            oldest=Min("tasks__created_at", filter=live),
+        )
+        .order_by("name", "id")
+    )  # query 1
+    holders: dict[int, list[BoardHolder]] = {queue.pk: [] for queue in queues}
+    rows = (
+        HumanTask.objects.filter(
+            queue_id__in=list(holders), state=HumanTask.State.CLAIMED, is_confidential=False
+        )
+        .values(
+            "queue_id", "assignee_id", "assignee__username", "assignee__first_name", "assignee__last_name"
+        )
+        .annotate(claimed=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)))
+        .order_by("queue_id", "-claimed", "assignee__username")
+    )  # query 2
+    for row in rows:
+        name = f"{row['assignee__first_name']} {row['assignee__last_name']}".strip()
+        holders[row["queue_id"]].append(
+            BoardHolder(
+                user_id=row["assignee_id"],
+                username=row["assignee__username"],
+                name=name or row["assignee__username"],
+                claimed=row["claimed"],
+                overdue=row["overdue"],
+            )
+        )
+    return [
+        BoardQueue(
+            queue=queue,
+            open=queue.open_count,
+            claimed=queue.claimed_count,
+            overdue=queue.overdue_count,
+            oldest_created_at=queue.oldest,
+            holders=holders[queue.pk],
+        )
+        for queue in queues
+    ]

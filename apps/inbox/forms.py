@@ -10,7 +10,7 @@ from django import forms
 
 from apps.core.errors import DomainError, InvalidDecision
 from apps.humantasks.models import HumanTask, Queue
-from apps.humantasks.selectors import InboxCursor, InboxFilters
+from apps.humantasks.selectors import DEFAULT_SORT, INBOX_SORTS, InboxCursor, InboxFilters, InboxSort
 
 ANY_OPEN = ""
 CLAIMED_BY_ME = "mine"
@@ -28,24 +28,47 @@ class InboxFilterForm(forms.Form):
     queue = forms.ChoiceField(required=False, label="Queue")
     state = forms.ChoiceField(required=False, choices=STATE_CHOICES, label="State")
     q = forms.CharField(required=False, max_length=100, strip=True, label="Title contains")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(sort.name, sort.label) for sort in INBOX_SORTS.values()],
+        label="Order",
+    )
     after = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
 
     def __init__(self, data: Any, *, queues: Iterable[Queue]) -> None:
         super().__init__(data)
         self.fields["queue"].choices = [("", "All my queues"), *((q.slug, q.name) for q in queues)]
 
-    def clean_after(self) -> InboxCursor | None:
-        token = self.cleaned_data["after"]
-        if not token:
-            return None
-        try:
-            return InboxCursor.decode(token)
-        except InvalidDecision as error:
-            raise forms.ValidationError(error.detail) from None
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        sort = data.get("sort") or DEFAULT_SORT.name
+        if data.get("state") in (HumanTask.State.COMPLETED, HumanTask.State.CANCELLED):
+            # Closed tasks have one index (urgency); the other orders are for open work.
+            sort = DEFAULT_SORT.name
+        data["sort"] = sort
+        token = data.get("after")
+        data["after"] = None
+        if token:
+            try:
+                data["after"] = InboxCursor.decode(token, sort=sort)
+            except InvalidDecision as error:
+                self.add_error("after", error.detail)
+        return data
+
+    def inbox_sort(self) -> InboxSort:
+        return (
+            INBOX_SORTS[self.cleaned_data.get("sort") or DEFAULT_SORT.name] if self.is_bound else DEFAULT_SORT
+        )
 
     @property
     def is_filtered(self) -> bool:
         return self.is_bound and any(self.data.get(name) for name in ("queue", "state", "q"))
+
+    def saved_filters(self) -> dict[str, str]:
+        """What a saved view keeps of this form: its filters and sort, never the page."""
+        return {
+            name: str(self.data.get(name)) for name in ("queue", "state", "q", "sort") if self.data.get(name)
+        }
 
     def inbox_filters(self, *, user_id: int) -> InboxFilters:
         data = self.cleaned_data

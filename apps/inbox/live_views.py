@@ -4,47 +4,22 @@ mail preferences), which work without JavaScript too."""
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.services import user_set_email_notifications
-from apps.core.errors import NotFound
-from apps.humantasks.selectors import live_streams_for, queue_counts_for, task_with_access_for
-from apps.notifications.live import live_heads
+from apps.humantasks.selectors import queue_counts_for
 from apps.notifications.personal import (
     notification_mark_read,
     notifications_mark_all_read,
     notifications_recent_for,
     notifications_unread_count,
 )
-
-
-def live_cursor_for(*, user: object) -> str:
-    """Each stream's last sequence as the page is drawn (JSON): the page's socket resumes
-    from here, so nothing that happens between drawing and connecting is lost."""
-    return json.dumps(live_heads(streams=live_streams_for(user=user)))
-
-
-@login_required
-@require_GET
-def inbox_row(request: HttpRequest, task_id: int) -> HttpResponse:
-    """The task's inbox row as the reader may see it; 404 outside their reach."""
-    try:
-        task, access = task_with_access_for(user=request.user, task_id=task_id)
-    except NotFound:
-        raise Http404("No such task.") from None
-    # The same rule as the inbox page: a Claim button where the reader may work the task.
-    workable = {task.queue_id} if access.work else set()
-    context = {"task": task, "workable_queue_ids": workable, "now": timezone.now()}
-    return render(request, "inbox/_task_row.html", context)
 
 
 @login_required

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db.models import Q, QuerySet
+
 from apps.audit.models import AuditEvent
-from apps.humantasks.models import OPEN_STATES, HumanTask
-from apps.humantasks.policy import decision_refusal
-from apps.humantasks.selectors import TaskAccess, history_visible_to, task_with_access_for
+from apps.humantasks.models import OPEN_STATES, HumanTask, InstanceAttachment, InstanceComment
+from apps.humantasks.policy import decision_refusal, decision_refusals
+from apps.humantasks.selectors import (
+    TaskAccess,
+    attachments_of_instance,
+    comments_of_instance,
+    history_visible_to,
+    live_streams_for,
+    task_with_access_for,
+)
+from apps.inbox.models import SavedView, SavedViewDefault
 from apps.inbox.wording import kind_noun, outcome_done, person_name, state_label, waiting_for
+from apps.notifications.live import live_heads
 from apps.workflows.definitions import HumanStep
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import as_definition
@@ -125,3 +137,93 @@ def start_result(*, instance: WorkflowInstance) -> str:
     if who:
         return f"{named} sent to {who}."
     return f"{named} started; it is now in “{state_label(kind, instance.state)}”."
+
+
+def saved_views_for(*, user: User) -> QuerySet[SavedView]:
+    """The views `user` may use: their own, and those shared with a queue whose role they
+    hold (the queue's team), with owner and queue joined in."""
+    if not user.is_authenticated or not user.is_active:
+        return SavedView.objects.none()
+    return (
+        SavedView.objects.filter(Q(owner=user) | Q(shared_with__role__user=user))
+        .distinct()
+        .select_related("owner", "shared_with")
+        .order_by("name", "id")
+    )
+
+
+def saved_view_default_for(*, user: User) -> SavedView | None:
+    """The person's default view, if they still may use it."""
+    default = SavedViewDefault.objects.filter(user=user).values_list("view_id", flat=True).first()
+    if default is None:
+        return None
+    return saved_views_for(user=user).filter(pk=default).first()
+
+
+# --- The inbox's rows -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """A task as one row of the list: whether the reader may act on it, and if not, why."""
+
+    task: HumanTask
+    # Why the reader may not decide this task (four-eyes, an N-of-M slot, held by another).
+    refusal: str | None
+    held_by_other: bool
+    mine: bool
+    # Whether the row offers Claim: open, in a queue the reader works, and theirs to decide.
+    may_claim: bool = False
+
+
+def _held_by(task: HumanTask) -> str:
+    person = task.assignee
+    return (person.get_full_name() or person.get_username()) if person else "someone"
+
+
+def inbox_rows(*, user: User, tasks: list[HumanTask], workable_queue_ids: set[int]) -> list[InboxRow]:
+    """The page's tasks as rows; two queries for the refusals, whatever the page's size.
+    `workable_queue_ids` are the queues the reader works (the page has read them)."""
+    refusals = decision_refusals(user=user, tasks=[t for t in tasks if t.is_open])
+    rows = []
+    for task in tasks:
+        held_by_other = task.state == HumanTask.State.CLAIMED and task.assignee_id != user.pk
+        refusal = refusals.get(task.pk)
+        if refusal is None and held_by_other:
+            refusal = f"Claimed by {_held_by(task)}."
+        # A confidential task is worked through its grant, not its queue: the task page offers it.
+        may_claim = (
+            task.state == HumanTask.State.OPEN
+            and refusal is None
+            and not task.is_confidential
+            and task.queue_id in workable_queue_ids
+        )
+        rows.append(InboxRow(task, refusal, held_by_other, task.assignee_id == user.pk, may_claim))
+    return rows
+
+
+def inbox_row_for(*, user: User, task_id: int) -> InboxRow:
+    task, access = task_with_access_for(user=user, task_id=task_id)
+    return inbox_rows(user=user, tasks=[task], workable_queue_ids={task.queue_id} if access.work else set())[
+        0
+    ]
+
+
+@dataclass(frozen=True)
+class InstanceNotes:
+    comments: list[InstanceComment]
+    attachments: list[InstanceAttachment]
+
+
+def instance_notes_for(*, instance: WorkflowInstance) -> InstanceNotes:
+    """The comments and attachments of an instance the reader may see (two queries)."""
+    return InstanceNotes(
+        comments=list(comments_of_instance(instance=instance)),
+        attachments=list(attachments_of_instance(instance=instance)),
+    )
+
+
+def live_cursor_for(*, user: object) -> str:
+    """Each stream's last sequence as the page is drawn (JSON): the page's socket resumes
+    from here, so nothing that happens between drawing and connecting is lost."""
+    return json.dumps(live_heads(streams=live_streams_for(user=user)))

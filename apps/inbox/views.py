@@ -19,45 +19,43 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import DomainError, NotFound, http_status
 from apps.humantasks import services as task_services
-from apps.humantasks.selectors import inbox_for, queue_counts_for, queues_visible_to, queues_workable_by
-from apps.inbox.forms import InboxFilterForm, TaskActionForm
-from apps.inbox.live_views import live_cursor_for
+from apps.inbox.forms import TaskActionForm
+from apps.inbox.pages.inbox_list import PAGE_SIZE, render_inbox  # noqa: F401 - tests read PAGE_SIZE here
 from apps.inbox.process_forms import DecisionForm, decision_form_class
-from apps.inbox.selectors import TaskPage, decision_result, task_page_for
+from apps.inbox.selectors import (
+    TaskPage,
+    decision_result,
+    inbox_row_for,
+    instance_notes_for,
+    live_cursor_for,
+    task_page_for,
+)
 from apps.inbox.wording import instance_facts, reader_language
-
-PAGE_SIZE = 25
 
 
 @login_required
 @require_GET
 def inbox_home(request: HttpRequest) -> HttpResponse:
-    queues = list(queues_visible_to(user=request.user).order_by("name"))
-    form = InboxFilterForm(request.GET or None, queues=queues)
-    page, status = None, 200
-    if form.is_bound and not form.is_valid():
-        status = 400
-    else:
-        filters = form.inbox_filters(user_id=request.user.pk) if form.is_bound else None
-        after = form.cleaned_data.get("after") if form.is_bound else None
-        page = inbox_for(user=request.user, filters=filters, limit=PAGE_SIZE, after=after)
-    workable = set(queues_workable_by(user=request.user).values_list("pk", flat=True))
-    context = {
-        "form": form,
-        "page": page,
-        "queues": queues,
-        "now": timezone.now(),
-        "workable_queue_ids": workable,
-        "counts": queue_counts_for(user=request.user),
-        "live_after": live_cursor_for(user=request.user),
-    }
-    return render(request, "inbox/home.html", context, status=status)
+    """The inbox: the list (with its views, sorts and bulk actions) and, on wide screens,
+    the task opened beside it. With no filters asked for, the person's default saved view."""
+    return render_inbox(request)
 
 
 @login_required
 @require_GET
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     return _task_page(request, _page_or_404(request, task_id))
+
+
+@login_required
+@require_GET
+def task_row(request: HttpRequest, task_id: int) -> HttpResponse:
+    """One inbox row, as the list renders it (for bulk results and live updates to replace)."""
+    try:
+        row = inbox_row_for(user=request.user, task_id=task_id)
+    except NotFound:
+        raise Http404("No such task.") from None
+    return render(request, "inbox/_task_row.html", {"row": row, "now": timezone.now()})
 
 
 @login_required
@@ -169,5 +167,8 @@ def _task_page(
         "action_form": action_form,
         "decision_form": decision_form,
         "live_after": live_cursor_for(user=request.user),
+        # Opened from the inbox's list (htmx), the page is the right-hand pane's fragment.
+        "base_template": "inbox/_pane.html" if request.htmx else "base.html",
+        "notes": instance_notes_for(instance=page.instance),
     }
     return render(request, "inbox/task_detail.html", context, status=status)

@@ -56,7 +56,7 @@
       if (row) row.remove();
       return;
     }
-    fetchText("/inbox/rows/" + taskId + "/").then(function (html) {
+    fetchText("/tasks/" + taskId + "/row/").then(function (html) {
       var fresh = fromHtml(html, "tr");
       var current = table.querySelector('tr[data-task-id="' + taskId + '"]');
       if (current) current.replaceWith(fresh);

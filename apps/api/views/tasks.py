@@ -23,9 +23,11 @@ from apps.api.serializers import (
     TaskCompleteInput,
     TaskDelegateInput,
     TaskDetailOutput,
+    TaskDueInput,
     TaskListOutput,
     TaskListQuery,
     TaskOutput,
+    TaskPriorityInput,
     TaskReassignInput,
 )
 from apps.api.views.common import ETAG, IDEMPOTENCY_KEY, IF_MATCH, validated
@@ -33,6 +35,7 @@ from apps.core.errors import InvalidDecision, NotFound
 from apps.humantasks import services
 from apps.humantasks.models import OPEN_STATES, HumanTask, Queue
 from apps.humantasks.selectors import InboxCursor, InboxFilters, inbox_for, task_get_for
+from apps.humantasks.services.bulk import task_ref, tasks_bulk_apply
 from apps.workflows.selectors import MAX_ID
 
 TAGS = ["tasks"]
@@ -196,6 +199,38 @@ class TaskDelegateView(APIView):
         return task_detail(request, task.pk)
 
 
+class TaskPriorityView(APIView):
+    @_action_schema("tasks_priority", TaskPriorityInput)
+    @idempotent
+    def post(self, request: Request, pk: str) -> Response:
+        """A queue manager makes the task more or less urgent, saying why."""
+        body = validated(TaskPriorityInput, request.data)
+        task = services.task_priority_change(
+            task=_task_id(pk),
+            actor=request.user,
+            priority=body["priority"],
+            reason=body["reason"],
+            expected_version=expected_version(request),
+        )
+        return task_detail(request, task.pk)
+
+
+class TaskDueView(APIView):
+    @_action_schema("tasks_due", TaskDueInput)
+    @idempotent
+    def post(self, request: Request, pk: str) -> Response:
+        """A queue manager moves the task's due time, saying why."""
+        body = validated(TaskDueInput, request.data)
+        task = services.task_due_change(
+            task=_task_id(pk),
+            actor=request.user,
+            due_at=body["due_at"],
+            reason=body["reason"],
+            expected_version=expected_version(request),
+        )
+        return task_detail(request, task.pk)
+
+
 def _bulk_complete(request: Request, item: dict[str, Any]) -> HumanTask:
     body = validated(BulkCompleteItem, item)
     return services.task_complete(
@@ -220,22 +255,6 @@ def _bulk_reassign(request: Request, item: dict[str, Any]) -> HumanTask:
     )
 
 
-def _in_lock_order(items: list[Any]) -> list[int]:
-    """Item indexes in the order the services lock (instance, then task). Under an
-    Idempotency-Key the whole request is one transaction that keeps each item's locks to
-    the end, so two requests naming the same tasks in different orders would deadlock."""
-    refs = {
-        index: item["task"]
-        for index, item in enumerate(items)
-        if isinstance(item, dict) and type(item.get("task")) is int and 0 < item["task"] <= MAX_ID
-    }
-    instance_of = dict(HumanTask.objects.filter(pk__in=set(refs.values())).values_list("pk", "instance_id"))
-    return sorted(
-        range(len(items)),
-        key=lambda index: (instance_of.get(refs.get(index), 0), refs.get(index, 0), index),
-    )
-
-
 class TaskBulkView(APIView):
     @extend_schema(
         operation_id="tasks_bulk",
@@ -250,23 +269,24 @@ class TaskBulkView(APIView):
         and is answered with the status it would have had alone."""
         body = validated(TaskBulkInput, request.data)
         act = _bulk_complete if body["action"] == "complete" else _bulk_reassign
-        items = body["items"]
+        outcomes = tasks_bulk_apply(
+            items=body["items"],
+            task_of=lambda item: task_ref(item.get("task")) if isinstance(item, dict) else None,
+            act=lambda item: act(request, item),
+            explain=lambda error: problem_for(error, request),
+        )
         results = []
-        for index in _in_lock_order(items):
-            item = items[index]
-            task_ref = item.get("task") if isinstance(item, dict) else None
+        for outcome in outcomes:
+            item = body["items"][outcome.index]
+            raw = item.get("task") if isinstance(item, dict) else None
             # bool is an int to Python; only a real number names a task.
-            entry: dict[str, Any] = {"index": index, "task": task_ref if type(task_ref) is int else None}
-            try:
-                task = act(request, item)
-            except Exception as error:  # noqa: BLE001 - each item answers for itself; unexpected errors still raise
-                problem = problem_for(error, request)
-                if problem is None:
-                    raise
-                entry.update(status=problem.status_code, result=None, problem=problem.data)
+            entry: dict[str, Any] = {"index": outcome.index, "task": raw if type(raw) is int else None}
+            if outcome.succeeded:
+                entry.update(status=200, result=TaskOutput(outcome.task).data, problem=None)
             else:
-                entry.update(status=200, result=TaskOutput(task).data, problem=None)
+                entry.update(
+                    status=outcome.explanation.status_code, result=None, problem=outcome.explanation.data
+                )
             results.append(entry)
-        results.sort(key=lambda entry: entry["index"])
         failed = sum(1 for entry in results if entry["status"] != 200)
         return Response({"results": results, "succeeded": len(results) - failed, "failed": failed})

@@ -11,7 +11,9 @@ from apps.humantasks.services.tasks import (
     task_claim,
     task_complete,
     task_delegate,
+    task_due_change,
     task_grant,
+    task_priority_change,
     task_reassign,
     task_unclaim,
 )
@@ -25,7 +27,9 @@ __all__ = [
     "task_claim",
     "task_complete",
     "task_delegate",
+    "task_due_change",
     "task_grant",
+    "task_priority_change",
     "task_reassign",
     "task_unclaim",
 ]

@@ -6,6 +6,7 @@ the step's decision policy, and writes its audit event.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -411,6 +412,84 @@ def task_cancel(
             trigger="external",
         )
         locked.refresh_from_db()
+    return locked
+
+
+MAX_PRIORITY = 100
+
+
+def _require_manager_of_open(
+    *, task: HumanTask | int, actor: User, expected_version: int | None, what: str
+) -> HumanTask:
+    locked, _instance = _lock(task)
+    access = _require_view(user=actor, task=locked, expected_version=expected_version)
+    if not access.manage:
+        raise NotPermitted(f"Only a manager of this task's queue can change its {what}.")
+    _require_open(locked)
+    return locked
+
+
+def task_priority_change(
+    *, task: HumanTask | int, actor: User, priority: int, reason: str, expected_version: int | None = None
+) -> HumanTask:
+    """A queue manager makes a task more or less urgent (0-100, higher first), saying why."""
+    if type(priority) is not int or not 0 <= priority <= MAX_PRIORITY:
+        raise InvalidDecision(
+            f"Priority must be a whole number from 0 to {MAX_PRIORITY}.",
+            errors={"priority": [f"A whole number from 0 to {MAX_PRIORITY}."]},
+        )
+    reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
+    with transaction.atomic():
+        locked = _require_manager_of_open(
+            task=task, actor=actor, expected_version=expected_version, what="priority"
+        )
+        previous = locked.priority
+        if previous == priority:
+            raise InvalidDecision(
+                f"The task's priority is already {priority}.", errors={"priority": ["Unchanged."]}
+            )
+        locked.priority = priority
+        task_save_new_version(locked)
+        audit_record(
+            action="task.priority_changed",
+            actor=actor,
+            task=locked,
+            data={"reason": reason, "from_priority": previous, "to_priority": priority},
+        )
+    return locked
+
+
+def task_due_change(
+    *,
+    task: HumanTask | int,
+    actor: User,
+    due_at: datetime,
+    reason: str,
+    expected_version: int | None = None,
+) -> HumanTask:
+    """A queue manager moves a task's due time, saying why. A due time in the past is allowed
+    (it makes the task overdue at once, which is sometimes the point); a naive one is not."""
+    if not isinstance(due_at, datetime) or timezone.is_naive(due_at):
+        raise InvalidDecision(
+            "The due time needs a date, a time and a time zone.", errors={"due_at": ["Not a valid time."]}
+        )
+    reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
+    with transaction.atomic():
+        locked = _require_manager_of_open(
+            task=task, actor=actor, expected_version=expected_version, what="due time"
+        )
+        previous = locked.due_at
+        locked.due_at = due_at
+        # A new due time is a new deadline: the SLA timers may remind and escalate again.
+        locked.reminded_at = None
+        locked.escalated_at = None
+        task_save_new_version(locked)
+        audit_record(
+            action="task.due_changed",
+            actor=actor,
+            task=locked,
+            data={"reason": reason, "from_due_at": previous.isoformat(), "to_due_at": due_at.isoformat()},
+        )
     return locked
 
 
