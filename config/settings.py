@@ -224,28 +224,12 @@ API_THROTTLE_RATES = {
 SIGN_IN_MAX_FAILURES_PER_ACCOUNT = env.int("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", default=5)
 SIGN_IN_MAX_FAILURES_PER_ADDRESS = env.int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", default=50)
 SIGN_IN_FAILURE_WINDOW_SECONDS = env.int("SIGN_IN_FAILURE_WINDOW_SECONDS", default=900)
-# Throttle and sign-in counts must be shared by every web process: Redis when there is one.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "sign-in": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "sign-in",
-        }
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sign-in"}
-    ),
-    "api-throttle": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "throttle",
-        }
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
-    ),
-}
+# Rate limits (API throttles, sign-in attempts, websocket frames) are sliding windows in this
+# Redis, shared by every web process (apps/core/rate_limits.py); empty: each process its own.
+RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default=REDIS_URL)
+# Frames one websocket client may send (apps.core.rate_limits.websocket_frame_admit).
+WEBSOCKET_FRAME_RATE = env.str("WEBSOCKET_FRAME_RATE", default="60/minute")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 API_MAX_PAGE_SIZE = 200
 API_BULK_MAX_ITEMS = env.int("API_BULK_MAX_ITEMS", default=500)

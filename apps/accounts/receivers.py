@@ -8,19 +8,13 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db import transaction
 from django.dispatch import receiver
 
-from apps.accounts.sign_in_limits import sign_in_failed, sign_in_succeeded
 from apps.audit.services import audit_record
-
-
-def _address(request: Any) -> str:
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
 
 
 @receiver(user_logged_in)
 def audit_sign_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     with transaction.atomic():
         audit_record(action="auth.signed_in", actor=user, chain_key=f"user:{user.pk}")
-    sign_in_succeeded(username=user.get_username(), address=_address(request))
 
 
 @receiver(user_logged_out)
@@ -35,8 +29,6 @@ def audit_sign_in_failure(
     sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
 ) -> None:
     username = str(credentials.get("username", ""))[:150]
-    if request is not None and username:
-        sign_in_failed(username=username, address=_address(request))
     with transaction.atomic():
         audit_record(
             action="auth.sign_in_failed", actor=None, chain_key="auth:failures", data={"username": username}
