@@ -23,12 +23,8 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Jobs run in the process that enqueues them, so `django_capture_on_commit_callbacks(execute=True)`
 # sees automated steps finish; the real-worker tests start workers with this turned off.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
-# Throttle counts stay in the test process, whatever REDIS_URL says (tests clear them freely).
-CACHES = {
-    **CACHES,  # noqa: F405
-    "api-throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "sign-in": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sign-in"},
-}  # noqa: F405
+# Rate-limit windows stay in the test process unless a test's servers are given a Redis of their own.
+RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default="")
 # Webhook receivers in the tests are real servers on loopback, over plain http.
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=True)
 WEBHOOKS_ALLOW_HTTP = True

@@ -10,11 +10,11 @@ from typing import Any
 
 import pgtrigger
 import pytest
-from django.core.cache import caches
 from django.db import connection
 
 from apps.accounts.models import User
 from apps.accounts.services import roles_ensure
+from apps.core.rate_limits import rate_limits_reset_process
 from apps.humantasks.models import Queue
 from apps.humantasks.services import queues_ensure_standard
 from apps.workflows.models import WorkflowInstance
@@ -39,9 +39,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.fixture(autouse=True)
-def _forget_failed_sign_ins() -> None:
-    # Failed sign-in counts live in a process-wide cache; each test starts with none.
-    caches["sign-in"].clear()
+def _forget_rate_limit_hits() -> None:
+    # Sign-in attempts and API requests are counted in process-wide windows; each test starts with none.
+    rate_limits_reset_process()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from apps.accounts.models import User
-from apps.accounts.sign_in_limits import sign_in_blocked
+from apps.accounts.sign_in_limits import sign_in_attempt_begin, sign_in_attempt_succeeded
 
 
 class PasswordSignInBackend(ModelBackend):
@@ -22,7 +22,12 @@ class PasswordSignInBackend(ModelBackend):
         password: str | None = None,
         **kwargs: Any,
     ) -> User | None:
-        address = request.META.get("REMOTE_ADDR", "") if request is not None else ""
-        if request is not None and username and sign_in_blocked(username=username, address=address):
+        if request is None or not username:
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        attempt = sign_in_attempt_begin(username=username, address=request.META.get("REMOTE_ADDR", ""))
+        if attempt is None:
             raise PermissionDenied("too many failed sign-ins")
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None:
+            sign_in_attempt_succeeded(attempt)
+        return user

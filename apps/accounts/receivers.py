@@ -13,21 +13,15 @@ from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 
 from apps.accounts.models import User
-from apps.accounts.sign_in_limits import sign_in_failed, sign_in_succeeded
 from apps.audit.services import audit_record
 from apps.notifications.events import user_group
 from apps.notifications.services import live_control
-
-
-def _address(request: Any) -> str:
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
 
 
 @receiver(user_logged_in)
 def audit_sign_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     with transaction.atomic():
         audit_record(action="auth.signed_in", actor=user, chain_key=f"user:{user.pk}")
-    sign_in_succeeded(username=user.get_username(), address=_address(request))
 
 
 @receiver(user_logged_out)
@@ -46,8 +40,6 @@ def audit_sign_in_failure(
     sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
 ) -> None:
     username = str(credentials.get("username", ""))[:150]
-    if request is not None and username:
-        sign_in_failed(username=username, address=_address(request))
     with transaction.atomic():
         audit_record(
             action="auth.sign_in_failed", actor=None, chain_key="auth:failures", data={"username": username}

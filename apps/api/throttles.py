@@ -1,67 +1,68 @@
 """Rate limits per client (API key or bearer token), per user, and per address for the
-unauthenticated. Rates come from settings.API_THROTTLE_RATES, read on every request so a
+unauthenticated: sliding windows kept by apps.core.rate_limits (atomic in Redis across web
+processes). Rates come from settings.API_THROTTLE_RATES, read on every request so a
 deployment (or a test) can change them without reloading classes.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.cache import caches
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from apps.api.authentication import client_id
+from apps.core.rate_limits import RateLimit, rate_limit_hit
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
-logger = logging.getLogger(__name__)
-THROTTLE_CACHE = "api-throttle"
 
+class _ConfiguredRateThrottle(BaseThrottle):
+    scope = ""
 
-class _ConfiguredRateThrottle(SimpleRateThrottle):
     def __init__(self) -> None:
-        # SimpleRateThrottle reads a class-level THROTTLE_RATES captured at import; ours is live.
-        self.cache = caches[THROTTLE_CACHE]
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self._retry_after: float | None = None
 
-    def get_rate(self) -> str | None:
-        return settings.API_THROTTLE_RATES.get(self.scope)
+    def ident(self, request: Request) -> str | None:
+        """Who this throttle counts the request against; None when it does not apply."""
+        raise NotImplementedError
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except Exception:  # noqa: BLE001 - any cache-backend failure
-            # A rate limit protects the service; it must not take it down when its cache is away.
-            logger.warning("throttle cache unavailable; %s limit not applied", self.scope, exc_info=True)
+        rate = settings.API_THROTTLE_RATES.get(self.scope)
+        ident = self.ident(request)
+        if not rate or ident is None:
             return True
+        decision = rate_limit_hit(key=f"api:{self.scope}:{ident}", limit=RateLimit.parse(rate))
+        self._retry_after = None if decision.allowed else decision.retry_after
+        return decision.allowed
+
+    def wait(self) -> float | None:
+        # DRF's Throttled turns this into the 429's Retry-After (apps/api/problems.py rounds it up).
+        return self._retry_after
 
 
 class ClientRateThrottle(_ConfiguredRateThrottle):
     scope = "client"
 
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        client = client_id(request)
-        return self.cache_format % {"scope": self.scope, "ident": client} if client else None
+    def ident(self, request: Request) -> str | None:
+        return client_id(request)
 
 
 class UserRateThrottle(_ConfiguredRateThrottle):
     scope = "user"
 
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+    def ident(self, request: Request) -> str | None:
         if not request.user or not request.user.is_authenticated:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+        return str(request.user.pk)
 
 
 class AnonymousRateThrottle(_ConfiguredRateThrottle):
     scope = "anonymous"
 
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+    def ident(self, request: Request) -> str | None:
         if request.user and request.user.is_authenticated:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.get_ident(request)

@@ -71,3 +71,24 @@ def test_the_pause_ends_with_its_window(client, people, settings):
 
     time.sleep(1.2)
     assert sign_in(client, "lead", PASSWORD).status_code == 302
+
+
+def test_guesses_sent_at_once_get_no_more_tries_than_the_limit(people, settings, rf):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.exceptions import PermissionDenied
+
+    from apps.accounts.backends import PasswordSignInBackend
+
+    def guess(n: int) -> str:
+        request = rf.post("/accounts/login/", REMOTE_ADDR="203.0.113.9")
+        try:
+            PasswordSignInBackend().authenticate(request, username="lead", password=f"guess-{n}")
+        except PermissionDenied:
+            return "refused"
+        return "tried"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(guess, range(40)))
+
+    assert outcomes.count("tried") == settings.SIGN_IN_MAX_FAILURES_PER_ACCOUNT

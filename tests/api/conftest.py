@@ -6,18 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from apps.accounts.models import User
 from apps.accounts.services import api_key_create
 from tests.identity_provider import identity_provider  # noqa: F401 (a fixture for the bearer-token tests)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts() -> None:
-    # Throttle counters live in the cache; one test's requests must not count against the next.
-    caches["api-throttle"].clear()
 
 
 @pytest.fixture

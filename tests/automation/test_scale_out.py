@@ -4,11 +4,8 @@ spread over both web processes, and every automated step must run exactly once."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,9 +14,9 @@ from apps.accounts.services import api_key_create
 from apps.audit.models import AuditEvent
 from apps.automation.models import StepRun
 from apps.workflows.models import WorkflowInstance
-from config.env import BASE_DIR
-from tests.celery_workers import free_port, wait_for
+from tests.celery_workers import wait_for
 from tests.factories import account_activation_data
+from tests.web_servers import WebServers
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,37 +26,14 @@ pytestmark = [
 ]
 
 INSTANCES = 200
-DAPHNE = str(Path(sys.executable).with_name("daphne"))
 
 
 @pytest.fixture
 def web_servers(workers, tmp_path):
     """Two `daphne config.asgi:application` processes with the workers' settings."""
-    servers = []
-    for n in range(2):
-        port = free_port()
-        log = (tmp_path / f"web{n}.log").open("wb")
-        process = subprocess.Popen(
-            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=BASE_DIR,
-            env={**workers.base_env, "DJANGO_SETTINGS_MODULE": "config.settings_test"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        servers.append((process, f"http://127.0.0.1:{port}"))
-
-    def answering(url: str) -> bool:
-        try:
-            return httpx.get(f"{url}/api/v1/process-kinds/", timeout=1).status_code == 401
-        except httpx.TransportError:
-            return False
-
-    for _process, url in servers:
-        wait_for(lambda url=url: answering(url), timeout=60, interval=0.25, what=f"daphne at {url}")
-    yield [url for _process, url in servers]
-    for process, _url in servers:
-        process.kill()
-        process.wait(timeout=10)
+    servers = WebServers(workers.base_env, tmp_path)
+    yield [server.url for server in servers.start(2)]
+    servers.stop_all()
 
 
 def test_two_web_processes_and_two_workers_run_every_step_exactly_once(people, workers, web_servers):

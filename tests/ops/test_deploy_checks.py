@@ -29,3 +29,22 @@ def test_keys_from_the_environment_pass_it():
     result = _check(DJANGO_SECRET_KEY="s" * 60 + "K9!", AUDIT_HASH_KEY="a" * 50)
 
     assert "ops.E00" not in result.stderr
+
+
+def test_the_production_environment_passes_with_no_issue_at_all():
+    import secrets
+
+    result = _check(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
+        AUDIT_HASH_KEY=secrets.token_urlsafe(40),
+        DJANGO_ALLOWED_HOSTS="inbox.example.com",
+        DJANGO_BEHIND_TLS_PROXY="true",
+        DJANGO_SECURE_SSL_REDIRECT="true",
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+        DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        DJANGO_SECURE_HSTS_PRELOAD="true",
+    )
+
+    assert result.returncode == 0, result.stderr
+    # Not even a warning: every security.W* of Django's deployment checklist is answered.
+    assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
