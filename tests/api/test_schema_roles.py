@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, status_c
 from apps.accounts.services import api_key_create
 from apps.workflows.services import instance_start
 from tests.api.test_schema import _in_process_wsgi, schema  # noqa: F401 (a fixture)
-from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.factories import employee_onboarding_data, purchase_order_data
 from tests.process_steps import decide, open_task
 
 ROLES = {

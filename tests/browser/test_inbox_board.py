@@ -19,7 +19,7 @@ from apps.inbox.models import SavedView
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.services import instance_start
 from tests.browser.conftest import beside_the_browser, sign_in
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -21,7 +21,7 @@ from apps.inbox.models import SavedView, SavedViewDefault
 from apps.notifications.models import OutboxMessage
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.services import instance_start
-from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.factories import employee_onboarding_data, purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 BULK = reverse("inbox:bulk")

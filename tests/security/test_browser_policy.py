@@ -15,8 +15,7 @@ import pytest
 from django.test import Client
 
 from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
-from tests.factories import UserFactory
+from tests.factories import UserFactory, purchase_order_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

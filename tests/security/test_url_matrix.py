@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_grant
 from apps.workflows.services import instance_start
-from tests.conftest import employee_onboarding_data, purchase_order_data
+from tests.factories import employee_onboarding_data, purchase_order_data
 from tests.process_steps import decide, open_task, open_tasks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

@@ -14,7 +14,7 @@ from apps.core.errors import InvalidDecision, NotFound, NotPermitted, StaleVersi
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_complete, task_due_change, task_priority_change
 from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 
 pytestmark = pytest.mark.django_db
 
