@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.inbox",
     "apps.ops",
+    "apps.oversight",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
