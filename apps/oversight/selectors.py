@@ -375,12 +375,11 @@ class Dashboard:
 REASSIGNING_ACTIONS = ("task.reassigned", "task.delegated")
 
 
-def dashboard_queues(*, overseer: Overseer, queue_id: int | None = None) -> list[Queue]:
+def dashboard_queues(*, overseer: Overseer) -> list[Queue]:
+    """Every queue for auditors; a manager's own queues otherwise. One query."""
     queues = Queue.objects.order_by("name", "id")
     if not overseer.is_auditor:
         queues = queues.filter(pk__in=overseer.queue_ids)
-    if queue_id is not None:
-        queues = queues.filter(pk=queue_id)
     return list(queues)
 
 
@@ -487,14 +486,11 @@ def trend_query(*, queue_ids: list[int], since: datetime, until: datetime) -> li
     return [DayFigures(day, len(cycles), _percentile(cycles, 0.5)) for day, cycles in sorted(by_day.items())]
 
 
-def dashboard_for(
-    *, overseer: Overseer, since: datetime, until: datetime, queue_id: int | None = None
-) -> Dashboard:
-    """The figures of the overseer's queues (all of them for auditors) for [since, until).
+def dashboard_for(*, queues: list[Queue], since: datetime, until: datetime) -> Dashboard:
+    """The figures of `queues` (from `dashboard_queues`: the overseer's) for [since, until).
 
-    Four queries: the queues, the per-step figures, the reassignments, the daily trend.
+    Three queries: the per-step figures, the reassignments, the daily trend.
     """
-    queues = dashboard_queues(overseer=overseer, queue_id=queue_id)
     queue_ids = [queue.pk for queue in queues]
     names = {queue.pk: queue.name for queue in queues}
     if not queue_ids:

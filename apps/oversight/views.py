@@ -196,7 +196,9 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "oversight/dashboard.html", {"form": form, "board": None}, status=400)
     since, until = form.time_range()
-    board = dashboard_for(overseer=overseer, since=since, until=until, queue_id=form.cleaned_data["queue"])
+    chosen = form.cleaned_data["queue"]
+    shown = [queue for queue in queues if chosen is None or queue.pk == chosen]
+    board = dashboard_for(queues=shown, since=since, until=until)
     totals = board.queue_totals()
     context = {
         "form": form,
