@@ -25,6 +25,8 @@ def duration_words(value: timedelta | None) -> str:
     if value is None:
         return "—"
     seconds = value.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.0f} s"
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     if seconds < 2 * 86400:

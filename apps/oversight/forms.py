@@ -124,11 +124,25 @@ class DashboardForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["queue"].choices = [("", "All my queues"), *((q.pk, q.name) for q in queues)]
 
+    DEFAULT_DAYS = 30
+
+    @classmethod
+    def with_default_range(cls, query) -> dict:
+        """The query with the last 30 days filled in where it names no dates, so the form
+        shows the range the figures are for."""
+        data = query.copy()
+        today = timezone.localdate()
+        if not data.get("since") and not data.get("until"):
+            data["since"] = (today - timedelta(days=cls.DEFAULT_DAYS - 1)).isoformat()
+        if not data.get("until") and data.get("since"):
+            data["until"] = today.isoformat()
+        return data
+
     def clean(self) -> dict:
         cleaned = super().clean()
         today = timezone.localdate()
         until = cleaned.get("until") or today
-        since = cleaned.get("since") or until - timedelta(days=29)
+        since = cleaned.get("since") or until - timedelta(days=self.DEFAULT_DAYS - 1)
         if until < since:
             self.add_error("until", "The end date is before the start date.")
         elif (until - since).days >= MAX_RANGE_DAYS:

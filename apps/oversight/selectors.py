@@ -226,9 +226,12 @@ def _sentence(event: AuditEvent, who: str) -> str:
         return f"{who} started it"
     if action == "instance.transitioned":
         transition = state_label(str(data.get("transition", ""))).lower()
+        # Asked for by someone (cancel) rather than following from a decision or a step.
+        asked = f"{who} asked to {transition}; " if data.get("trigger") == "external" else ""
         if event.from_state == event.to_state:
-            return f"{who}: {transition} (stays {state_label(event.to_state)})"
-        return f"{who}: {transition}, from {state_label(event.from_state)} to {state_label(event.to_state)}"
+            return f"{asked}{transition}: stays {state_label(event.to_state)}"
+        moved = f"from {state_label(event.from_state)} to {state_label(event.to_state)}"
+        return f"{asked}moved {moved}" if asked else f"Moved {moved} ({transition})"
     if action == "task.created":
         queue = event.task.queue.name if event.task else data.get("queue", "")
         return f"{_step_words(event).capitalize()} was opened{f' for {queue}' if queue else ''}"
@@ -239,7 +242,7 @@ def _sentence(event: AuditEvent, who: str) -> str:
     if action == "task.completed":
         outcome = state_label(str(data.get("outcome", ""))).lower()
         tally = ""
-        if data.get("approvals_required", 1) > 1:
+        if data.get("approvals_required", 1) > 1 and data.get("approvals"):
             tally = f" ({data.get('approvals')} of {data.get('approvals_required')} approvals)"
         return f"{who} decided “{outcome}” on {_step_words(event)}{tally}"
     if action == "task.reassigned":
@@ -477,13 +480,21 @@ def trend_query(*, queue_ids: list[int], since: datetime, until: datetime) -> li
     rows = completed_tasks(queue_ids=queue_ids, since=since, until=until).annotate(
         day=TruncDate("closed_at", tzinfo=timezone.get_current_timezone())
     )
+    found: dict[date, DayFigures] = {}
     if connection.vendor == "postgresql":
         grouped = rows.values("day").annotate(completed=Count("id"), cycle_p50=Percentile(CYCLE, 0.5))
-        return [DayFigures(r["day"], r["completed"], r["cycle_p50"]) for r in grouped.order_by("day")]
-    by_day: dict[date, list[timedelta]] = defaultdict(list)
-    for row in rows.values("day", "created_at", "closed_at"):
-        by_day[row["day"]].append(row["closed_at"] - row["created_at"])
-    return [DayFigures(day, len(cycles), _percentile(cycles, 0.5)) for day, cycles in sorted(by_day.items())]
+        found = {r["day"]: DayFigures(r["day"], r["completed"], r["cycle_p50"]) for r in grouped.order_by()}
+    else:
+        by_day: dict[date, list[timedelta]] = defaultdict(list)
+        for row in rows.values("day", "created_at", "closed_at"):
+            by_day[row["day"]].append(row["closed_at"] - row["created_at"])
+        found = {
+            day: DayFigures(day, len(cycles), _percentile(cycles, 0.5)) for day, cycles in by_day.items()
+        }
+    # Every day of the range, quiet ones as zero, so the chart's axis is time.
+    first, last = timezone.localdate(since), timezone.localdate(until - timedelta(microseconds=1))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [found.get(day, DayFigures(day, 0, None)) for day in days]
 
 
 def dashboard_for(*, queues: list[Queue], since: datetime, until: datetime) -> Dashboard:

@@ -192,7 +192,7 @@ def verification_detail(request: HttpRequest, verification_id: int) -> HttpRespo
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     overseer = _overseer(request)
     queues = dashboard_queues(overseer=overseer)
-    form = DashboardForm(request.GET, queues=queues)
+    form = DashboardForm(DashboardForm.with_default_range(request.GET), queues=queues)
     if not form.is_valid():
         return render(request, "oversight/dashboard.html", {"form": form, "board": None}, status=400)
     since, until = form.time_range()

@@ -49,8 +49,8 @@ def test_an_auditor_finds_reads_exports_and_verifies(page: Page, demo) -> None:
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Purchase-order approval PO-DEMO-1006")
     story = page.locator(".story").first
-    expect(story).to_contain_text("approve by team lead, from Team lead review to Finance review")
-    expect(story).to_contain_text("reject, from Finance review to Rejected")
+    expect(story).to_contain_text("Moved from Team lead review to Finance review (approve by team lead)")
+    expect(story).to_contain_text("Moved from Finance review to Rejected (reject)")
     expect(story).to_contain_text("Over this quarter's furniture budget.")
     diagram = page.get_by_role("img", name="Purchase-order approval: process diagram, now Rejected")
     expect(diagram).to_be_visible()

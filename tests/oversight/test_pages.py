@@ -97,7 +97,7 @@ def test_an_auditor_finds_an_order_by_business_key_and_reads_its_story(people):
     assert ">purchase_order<" not in found and ">rejected<" not in found
 
     story = body(client.get(f"/oversight/instances/{order.pk}/"))
-    assert "reject, from Finance review to Rejected" in story
+    assert "Moved from Finance review to Rejected (reject)" in story
     assert "decided “reject” on the finance approval task" in story
     assert "Over budget" in story
     # The order's figures as they were set at the start, as a diff from nothing.
@@ -231,3 +231,15 @@ def test_the_navigation_offers_oversight_to_overseers_only(people, staffer, fina
     assert "/oversight/dashboard/" in body(signed_in(people["auditor"]).get("/"))
     assert "/oversight/dashboard/" in body(signed_in(finance_manager).get("/"))
     assert "/oversight/" not in body(signed_in(staffer).get("/"))
+
+
+def test_a_cancellation_reads_as_who_asked_for_it(people):
+    from apps.workflows.services import instance_start, instance_transition
+    from tests.conftest import purchase_order_data
+
+    order = instance_start(
+        kind="purchase_order", business_key="PO-CANCEL", data=purchase_order_data(), actor=people["requester"]
+    )
+    instance_transition(instance=order, transition="cancel", actor=people["requester"])
+    story = body(signed_in(people["auditor"]).get(f"/oversight/instances/{order.pk}/"))
+    assert "requester asked to cancel; moved from Team lead review to Cancelled" in story
