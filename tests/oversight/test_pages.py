@@ -243,3 +243,22 @@ def test_a_cancellation_reads_as_who_asked_for_it(people):
     instance_transition(instance=order, transition="cancel", actor=people["requester"])
     story = body(signed_in(people["auditor"]).get(f"/oversight/instances/{order.pk}/"))
     assert "requester asked to cancel; moved from Team lead review to Cancelled" in story
+
+
+def test_a_manager_reads_the_story_without_confidential_tasks_and_an_auditor_with_them(people):
+    from apps.workflows.services import instance_start
+    from tests.conftest import purchase_order_data
+    from tests.process_steps import decide, open_task
+
+    order = instance_start(
+        kind="purchase_order", business_key="PO-SECRET", data=purchase_order_data(), actor=people["requester"]
+    )
+    decide(
+        open_task(order, "team_lead_approval"), people["lead"], "request_changes", comment="Cheaper drills"
+    )
+    revise = "the revise order task was opened"
+
+    as_manager = body(signed_in(people["manager"]).get(f"/oversight/instances/{order.pk}/"))
+    assert "Cheaper drills" in as_manager and revise not in as_manager.lower()
+    as_auditor = body(signed_in(people["auditor"]).get(f"/oversight/instances/{order.pk}/"))
+    assert revise in as_auditor.lower()
