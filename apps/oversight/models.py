@@ -49,3 +49,9 @@ class ChainVerification(models.Model):
         if self.is_finished:
             return 100
         return min(99, int(self.checked * 100 / self.total)) if self.total else 0
+
+    @property
+    def broken_instance_id(self) -> int | None:
+        """The process whose chain broke, when it is a process's chain (`instance:<id>`)."""
+        kind, _, key = self.broken_chain_key.partition(":")
+        return int(key) if kind == "instance" and key.isdigit() else None

@@ -21,12 +21,13 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import VIEW_AUDIT, AuditFilters, audit_event_list
+from apps.core.errors import UnknownProcessKind
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.selectors import history_visible_to, instance_list, queues_managed_by
 from apps.workflows.diagram import state_label
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.registry import definition_latest, process_kind_names
-from apps.workflows.selectors import InstanceFilters
+from apps.workflows.selectors import InstanceFilters, process_graph
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -56,7 +57,7 @@ def kind_label(kind: str) -> str:
     """`purchase_order` -> "Purchase-order approval" (the kind's own title)."""
     try:
         return definition_latest(kind).process_title
-    except Exception:  # an unregistered kind in old history still reads as words
+    except UnknownProcessKind:  # a kind no longer registered still reads as words in old history
         return state_label(kind)
 
 
@@ -65,21 +66,13 @@ def kind_choices() -> list[tuple[str, str]]:
 
 
 def state_choices() -> list[tuple[str, str]]:
-    states: dict[str, str] = {}
-    for kind in process_kind_names():
-        definition = definition_latest(kind)
-        for transition in definition._meta.get_field("state").get_all_transitions(definition):
-            for state in (transition.source, *_targets(transition.target)):
-                if state not in ("*", "+"):
-                    states.setdefault(state, state_label(state))
+    """Every state of every kind, in people's words, alphabetically."""
+    states = {
+        state: state_label(state)
+        for kind in process_kind_names()
+        for state in process_graph(kind=kind).states
+    }
     return sorted(states.items(), key=lambda item: item[1])
-
-
-def _targets(target: Any) -> list[str]:
-    allowed = getattr(target, "allowed_states", None)
-    if allowed is not None:
-        return list(allowed)
-    return [target] if isinstance(target, str) else []
 
 
 # --- Search: instances and audit events, newest first, keyset pages ------------------------------------

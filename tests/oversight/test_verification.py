@@ -66,6 +66,7 @@ def test_after_tampering_the_page_names_the_first_broken_event(people, django_ca
     page = client.get(f"/oversight/verification/{run.pk}/").content.decode()
     assert f"The first broken event is #{victim.pk}" in page
     assert "content does not match its hash" in page
+    assert f"/oversight/instances/{order.pk}/#event-{victim.pk}" in page
     outcome = AuditEvent.objects.get(chain_key=VERIFICATIONS_CHAIN, action="audit.chain_broken")
     assert outcome.data["broken_event"] == victim.pk
 
