@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.audit.selectors import audit_events_as_csv, audit_events_as_json_lines
 from apps.core.errors import NotFound, UnknownProcessKind
+from apps.core.streaming import lines_streamed
 from apps.humantasks.selectors import instance_get_for
 from apps.oversight import charts, services
 from apps.oversight.forms import DashboardForm, EventSearchForm, InstanceSearchForm
@@ -133,7 +134,7 @@ def event_export(request: HttpRequest, file_format: str) -> HttpResponse:
         business_key=form.cleaned_data.get("business_key", ""),
     )
     render_rows, content_type = EXPORTS[file_format]
-    response = StreamingHttpResponse(render_rows(events), content_type=content_type)
+    response = StreamingHttpResponse(lines_streamed(request, render_rows(events)), content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{file_format}"'
     return response

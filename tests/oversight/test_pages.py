@@ -262,3 +262,28 @@ def test_a_manager_reads_the_story_without_confidential_tasks_and_an_auditor_wit
     assert "Cheaper drills" in as_manager and revise not in as_manager.lower()
     as_auditor = body(signed_in(people["auditor"]).get(f"/oversight/instances/{order.pk}/"))
     assert revise in as_auditor.lower()
+
+
+def test_the_export_streams_asynchronously_under_asgi(people, monkeypatch):
+    """Daphne serves Django over ASGI, where a synchronous iterator would be read whole into
+    memory before sending; the export hands it an asynchronous one, chunk by chunk."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from apps.core import streaming
+
+    for n in range(3):
+        rejected_order(people, key=f"PO-ASGI-{n}")
+    monkeypatch.setattr(streaming, "LINES_PER_CHUNK", 10)
+
+    async def export():
+        client = AsyncClient()
+        await client.aforce_login(people["auditor"])
+        response = await client.get("/oversight/events/export.jsonl")
+        return response, [chunk async for chunk in response.streaming_content]
+
+    response, chunks = async_to_sync(export)()
+    assert response.status_code == 200 and response.is_async
+    rows = [json.loads(line) for line in b"".join(chunks).decode().splitlines()]
+    assert len(rows) == AuditEvent.objects.count() > 30
+    assert len(chunks) == -(-len(rows) // 10)
