@@ -9,8 +9,9 @@ audit events, 2% of them reassignments. Generated in SQL (generate_series), so a
 takes a minute, and the same every time.
 
 Then times each chart's query (the selector, SQL and Python) 30 times and prints its p50 and
-p95, and the plan's shape. It fails (exit 1) when a p95 exceeds --budget-ms or a plan reads
-the whole tasks or audit table for a 30-day range or a search.
+p95, and the plan's shape. It fails (exit 1) when, for a 30-day range or a search, a p95
+exceeds --budget-ms or a plan reads the whole tasks or audit table (a 180-day range covers
+nearly all the data, and is reported only).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def main() -> int:
         # A range that covers most of the table may rightly be read in full; 30 days may not.
         narrow = "180 days" not in name
         whole_table = "Seq Scan on humantasks_humantask" in plan or "Seq Scan on audit_auditevent" in plan
-        if p95 > args.budget_ms or (narrow and whole_table):
+        if narrow and (p95 > args.budget_ms or whole_table):
             failed = True
             print(plan)
         elif args.plans:

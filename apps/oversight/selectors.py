@@ -400,14 +400,15 @@ def step_figures_query(*, queue_ids: list[int], since: datetime, until: datetime
     if connection.vendor == "postgresql":
         return list(
             rows.annotate(
-                completed=Count("id"),
+                # COUNT(*), not COUNT(id): id is not in the covering index, and need not be read.
+                completed=Count("*"),
                 wait_p50=Percentile(WAIT, 0.5),
                 wait_p90=Percentile(WAIT, 0.9),
                 work_p50=Percentile(WORK, 0.5),
                 work_p90=Percentile(WORK, 0.9),
                 cycle_p50=Percentile(CYCLE, 0.5),
                 cycle_p90=Percentile(CYCLE, 0.9),
-                breaches=Count("id", filter=Q(closed_at__gt=F("due_at"))),
+                breaches=Count("due_at", filter=Q(closed_at__gt=F("due_at"))),
             ).order_by("queue_id", "step")
         )
     # Without percentile_cont the figures are computed here from the rows: fine for the
@@ -475,7 +476,7 @@ def trend_query(*, queue_ids: list[int], since: datetime, until: datetime) -> li
     )
     found: dict[date, DayFigures] = {}
     if connection.vendor == "postgresql":
-        grouped = rows.values("day").annotate(completed=Count("id"), cycle_p50=Percentile(CYCLE, 0.5))
+        grouped = rows.values("day").annotate(completed=Count("*"), cycle_p50=Percentile(CYCLE, 0.5))
         found = {r["day"]: DayFigures(r["day"], r["completed"], r["cycle_p50"]) for r in grouped.order_by()}
     else:
         by_day: dict[date, list[timedelta]] = defaultdict(list)
