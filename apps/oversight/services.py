@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -24,12 +25,15 @@ VERIFICATION_TOPIC = "oversight.chain_verification"
 VERIFICATIONS_CHAIN = "audit:verifications"
 # Progress is written after this many events: a few hundred updates at a million events.
 PROGRESS_EVERY = 2000
+# A run unfinished this long after it was asked for no longer stops a new one.
+STALE_AFTER = timedelta(hours=1)
 
 
 def chain_verification_request(*, actor: User) -> ChainVerification:
     """Queue a check of every audit hash chain for a worker; return the run to watch.
 
-    While a run is queued or running, asking again returns that run rather than a second one.
+    While a run is queued or running, asking again returns that run rather than a second one,
+    unless it was asked for over STALE_AFTER ago (its worker may have died with it).
     The job leaves through the outbox after commit, so a broker that is down delays it, and
     loses nothing.
     """
@@ -38,7 +42,10 @@ def chain_verification_request(*, actor: User) -> ChainVerification:
     with transaction.atomic():
         unfinished = (
             ChainVerification.objects.select_for_update()
-            .filter(status__in=(ChainVerification.Status.QUEUED, ChainVerification.Status.RUNNING))
+            .filter(
+                status__in=(ChainVerification.Status.QUEUED, ChainVerification.Status.RUNNING),
+                requested_at__gte=timezone.now() - STALE_AFTER,
+            )
             .order_by("-id")
             .first()
         )

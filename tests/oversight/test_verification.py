@@ -133,3 +133,22 @@ def test_the_verification_runs_on_a_real_worker(people, workers):
     assert run.status == ChainVerification.Status.PASSED
     assert run.checked >= AuditEvent.objects.filter(chain_key__startswith="instance:").count()
     assert AuditEvent.objects.filter(chain_key=VERIFICATIONS_CHAIN, action="audit.chain_verified").exists()
+
+
+@pytest.mark.django_db
+def test_a_run_stuck_for_an_hour_does_not_block_a_new_one(people):
+    stuck = chain_verification_request(actor=people["auditor"])
+    ChainVerification.objects.filter(pk=stuck.pk).update(
+        status=ChainVerification.Status.RUNNING, requested_at=stuck.requested_at - services.STALE_AFTER
+    )
+    assert chain_verification_request(actor=people["auditor"]).pk != stuck.pk
+
+
+@pytest.mark.django_db
+def test_only_auditors_may_ask_for_a_verification(people, finance_manager):
+    from apps.core.errors import NotPermitted
+
+    for person in (finance_manager, people["lead"], people["manager"]):
+        with pytest.raises(NotPermitted):
+            chain_verification_request(actor=person)
+    assert not ChainVerification.objects.exists()
