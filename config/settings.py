@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.inbox",
     "apps.live",
     "apps.ops",
+    "apps.oversight",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

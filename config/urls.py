@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Answers 404 until an identity provider is configured (apps/accounts/oidc.py).
     path("oidc/", include("apps.accounts.oidc_urls")),
+    path("oversight/", include("apps.oversight.urls")),
     path("", include("apps.inbox.urls")),
 ]
 

@@ -53,6 +53,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor", "occurred_at"], name="audit_actor_time_idx"),
             models.Index(fields=["action", "occurred_at"], name="audit_action_time_idx"),
             models.Index(fields=["occurred_at"], name="audit_time_idx"),
+            # The auditors' search, newest first by id (apps.oversight.selectors.event_search).
+            models.Index(fields=["action", "id"], name="audit_action_id_idx"),
+            models.Index(fields=["actor_label", "id"], name="audit_actor_label_id_idx"),
         ]
         triggers = [
             pgtrigger.Protect(name="audit_append_only", operation=pgtrigger.Update | pgtrigger.Delete),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,8 +29,13 @@ class ChainBreak:
     reason: str
 
 
-def audit_chain_first_break(*, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:
-    """Walk every chain in order; return how many events were checked and the first broken one."""
+def audit_chain_first_break(
+    *, chunk_size: int = 2000, on_progress: Callable[[int], None] | None = None
+) -> tuple[int, ChainBreak | None]:
+    """Walk every chain in order; return how many events were checked and the first broken one.
+
+    `on_progress(checked)` is called after every `chunk_size` events (for a page's progress bar).
+    """
     checked = 0
     chain_key: str | None = None
     expected_seq = 1
@@ -39,6 +44,8 @@ def audit_chain_first_break(*, chunk_size: int = 2000) -> tuple[int, ChainBreak 
         if event.chain_key != chain_key:
             chain_key, expected_seq, prev_hash = event.chain_key, 1, ""
         checked += 1
+        if on_progress is not None and checked % chunk_size == 0:
+            on_progress(checked)
         if event.seq != expected_seq:
             return checked, ChainBreak(event.pk, event.chain_key, event.seq, f"expected seq {expected_seq}")
         if event.prev_hash != prev_hash:

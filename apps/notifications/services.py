@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The Celery job that carries each topic; every other topic is an event for people and systems.
-TOPIC_JOBS = {"automation.step": "apps.automation.jobs.automated_step_job"}
+TOPIC_JOBS = {
+    "automation.step": "apps.automation.jobs.automated_step_job",
+    "oversight.chain_verification": "apps.oversight.jobs.chain_verification_job",
+}
 EVENT_JOB = "apps.notifications.jobs.notification_deliver_job"
 PEOPLE_JOB = "apps.notifications.jobs.notifications_for_people_job"
 EMAIL_JOB = "apps.notifications.jobs.notifications_email_job"

@@ -75,6 +75,8 @@ class WorkflowInstance(FSMModelMixin, models.Model):
             models.Index(fields=["state", "-created_at"], name="instance_state_idx"),
             models.Index(fields=["-created_at"], name="instance_created_idx"),
             models.Index(fields=["requester", "-created_at"], name="instance_requester_idx"),
+            # Finding a process by its business key alone, whatever its kind (the auditors' search).
+            models.Index(fields=["business_key"], name="instance_business_key_idx"),
         ]
         permissions = [("start_instance", "Can start process instances")]
 

@@ -120,10 +120,10 @@ def test_audit_export_streams_asynchronously_under_asgi(people, key_for, orders,
     from asgiref.sync import async_to_sync
     from django.test import AsyncClient
 
-    from apps.api.views import audit
     from apps.audit.models import AuditEvent
+    from apps.core import streaming
 
-    monkeypatch.setattr(audit, "EXPORT_LINES_PER_CHUNK", 10)
+    monkeypatch.setattr(streaming, "LINES_PER_CHUNK", 10)
     auth = {"Authorization": f"Api-Key {key_for(people['auditor'])}"}
 
     async def export():

@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +19,7 @@ from apps.audit.selectors import (
     audit_events_as_csv,
     audit_events_as_json_lines,
 )
+from apps.core.streaming import lines_streamed
 
 TAGS = ["audit"]
 
@@ -37,23 +34,6 @@ def _filters(query: dict[str, Any]) -> AuditFilters:
         occurred_after=query.get("occurred_after"),
         occurred_before=query.get("occurred_before"),
     )
-
-
-EXPORT_LINES_PER_CHUNK = 500
-
-
-async def _lines_without_blocking(lines: Iterator[str]) -> AsyncIterator[str]:
-    take = lambda: "".join(itertools.islice(lines, EXPORT_LINES_PER_CHUNK))  # noqa: E731
-    while chunk := await sync_to_async(take, thread_sensitive=True)():
-        yield chunk
-
-
-def _streamed(request: Request, lines: Iterable[str]) -> Iterable[str] | AsyncIterator[str]:
-    """Under ASGI (Daphne) Django would read a synchronous iterator into one list before
-    sending it; an asynchronous one it sends as it goes, so memory stays flat there too."""
-    if isinstance(request._request, ASGIRequest):
-        return _lines_without_blocking(iter(lines))
-    return lines
 
 
 class AuditEventListView(APIView):
@@ -99,12 +79,14 @@ class AuditEventExportView(APIView):
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         if query["format"] == "csv":
             response = StreamingHttpResponse(
-                _streamed(request, audit_events_as_csv(events)), content_type="text/csv; charset=utf-8"
+                lines_streamed(request._request, audit_events_as_csv(events)),
+                content_type="text/csv; charset=utf-8",
             )
             extension = "csv"
         else:
             response = StreamingHttpResponse(
-                _streamed(request, audit_events_as_json_lines(events)), content_type="application/jsonl"
+                lines_streamed(request._request, audit_events_as_json_lines(events)),
+                content_type="application/jsonl",
             )
             extension = "jsonl"
         response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{extension}"'
