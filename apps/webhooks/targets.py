@@ -36,8 +36,11 @@ class Answer:
 def address_refusal(address: str) -> str:
     """Why `address` may not be a webhook target, or "" when it may."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return f"a site-local address ({ip})"
+        # IPv4-mapped and 6to4 addresses reach the IPv4 address they carry: judge that one.
+        ip = ip.ipv4_mapped or ip.sixtofour or ip
     for test, what in (
         ("is_loopback", "a loopback"),
         ("is_private", "a private"),
