@@ -65,6 +65,12 @@ def url_refusal(url: str) -> str:
         return "the URL must be https"
     if parts.username or parts.password:
         return "the URL may not carry a user name or password"
+    try:
+        port = parts.port
+    except ValueError:  # beyond 65535, or not a number
+        port = 0
+    if port == 0:
+        return "the URL's port must be between 1 and 65535"
     return ""
 
 

@@ -87,6 +87,9 @@ def test_another_users_endpoint_is_not_found(people, api):
         ({"url": "ftp://erp.example.com/hooks"}, "url"),
         ({"url": "javascript:alert(1)"}, "url"),
         ({"url": "https://erp.example.com/" + "x" * 3000}, "url"),
+        # A port no connection can use: refused now rather than failing every attempt later.
+        ({"url": "https://erp.example.com:99999/hooks"}, "url"),
+        ({"url": "https://erp.example.com:0/hooks"}, "url"),
         ({"process_kinds": ["no_such_kind"]}, "process_kinds.0"),
         ({"enabled": "maybe"}, "enabled"),
         ({"description": "d" * 5000}, "description"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.webhooks import targets
 from apps.webhooks.targets import address_refusal
 
 
@@ -43,3 +44,11 @@ def test_non_public_addresses_are_refused(address):
 def test_public_addresses_are_allowed(address):
     # 2002:808:808:: is 6to4 for 8.8.8.8, a public address.
     assert address_refusal(address) == ""
+
+
+@pytest.mark.parametrize("url", ["https://erp.example.com:99999/hooks", "https://erp.example.com:0/hooks"])
+def test_a_url_with_an_impossible_port_is_a_refused_attempt_not_an_exception(url):
+    # Endpoints stored before the check: the attempt is recorded as refused, so the
+    # delivery follows its retry schedule instead of failing its job for ever.
+    answer = targets.post(url=url, body="{}", headers={})
+    assert answer.status_code is None and answer.error.startswith("refused: ")
