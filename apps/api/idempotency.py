@@ -5,6 +5,10 @@ The decorated view runs inside one transaction with its (user, key) record locke
 that transaction, so a retry, or a concurrent duplicate that waited on the lock, replays
 it; the same key with a different method, path or body is a 422. Server errors (5xx)
 and throttling (429) are not stored: the work did not happen and may be retried.
+
+An answer that carries a secret shown only once (a webhook endpoint's signing secret) names
+its field in `sealed`: the stored copy keeps it encrypted, as the endpoint itself does, and
+a replay decrypts it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from rest_framework.views import APIView
 
 from apps.api.problems import PROBLEM_CONTENT_TYPE, ApiProblem, problem_for
 from apps.api.services import idempotency_record_answer, idempotency_record_lock
+from apps.webhooks.signing import secret_decrypt, secret_encrypt
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft's examples
@@ -37,7 +42,20 @@ def _fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
-def idempotent(post: Callable[..., Response]) -> Callable[..., Response]:
+def _sealed_copy(body: Any, sealed: tuple[str, ...], seal: Callable[[str], str]) -> Any:
+    if not sealed or not isinstance(body, dict):
+        return body
+    return {
+        name: seal(value) if name in sealed and isinstance(value, str) else value
+        for name, value in body.items()
+    }
+
+
+def idempotent(post: Callable[..., Response] | None = None, *, sealed: tuple[str, ...] = ()) -> Any:
+    """`@idempotent`, or `@idempotent(sealed=("secret",))` for an answer that carries a secret."""
+    if post is None:
+        return lambda view_post: idempotent(view_post, sealed=sealed)
+
     @wraps(post)
     def respond(view: APIView, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get(HEADER)
@@ -71,7 +89,9 @@ def idempotent(post: Callable[..., Response]) -> Callable[..., Response]:
                 headers = {**record.response_headers, REPLAYED_HEADER: "true"}
                 problem = record.response_status >= 400
                 return Response(
-                    record.response_body,
+                    _sealed_copy(record.response_body, sealed, secret_decrypt)
+                    if not problem
+                    else record.response_body,
                     status=record.response_status,
                     headers=headers,
                     content_type=PROBLEM_CONTENT_TYPE if problem else None,
@@ -89,9 +109,12 @@ def idempotent(post: Callable[..., Response]) -> Callable[..., Response]:
                     response["WWW-Authenticate"] = auth_header
             if response.status_code < 500 and response.status_code != 429:
                 kept = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
-                idempotency_record_answer(
-                    record=record, status=response.status_code, body=response.data, headers=kept
+                body = (
+                    response.data
+                    if response.status_code >= 400
+                    else _sealed_copy(response.data, sealed, secret_encrypt)
                 )
+                idempotency_record_answer(record=record, status=response.status_code, body=body, headers=kept)
             return response
 
     return respond

@@ -92,7 +92,10 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return endpoints if request.user.is_superuser else endpoints.filter(owner=request.user)
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return (*self.readonly_fields, "owner") if obj else self.readonly_fields
+        # An endpoint hears what its owner may see: staff subscribe for themselves only, or
+        # they would receive another person's events (an auditor's) at their own URL.
+        mine_only = obj is not None or not request.user.is_superuser
+        return (*self.readonly_fields, "owner") if mine_only else self.readonly_fields
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         data = form.cleaned_data
@@ -102,7 +105,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             )
             return
         created, secret = endpoint_create(
-            owner=data["owner"],
+            owner=data.get("owner") or request.user,
             actor=request.user,
             **{name: data[name] for name in CHANGEABLE if name in data},
         )

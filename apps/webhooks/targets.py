@@ -36,8 +36,11 @@ class Answer:
 def address_refusal(address: str) -> str:
     """Why `address` may not be a webhook target, or "" when it may."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return f"a site-local address ({ip})"
+        # IPv4-mapped and 6to4 addresses reach the IPv4 address they carry: judge that one.
+        ip = ip.ipv4_mapped or ip.sixtofour or ip
     for test, what in (
         ("is_loopback", "a loopback"),
         ("is_private", "a private"),
@@ -62,6 +65,12 @@ def url_refusal(url: str) -> str:
         return "the URL must be https"
     if parts.username or parts.password:
         return "the URL may not carry a user name or password"
+    try:
+        port = parts.port
+    except ValueError:  # beyond 65535, or not a number
+        port = 0
+    if port == 0:
+        return "the URL's port must be between 1 and 65535"
     return ""
 
 

@@ -222,3 +222,31 @@ def test_auditors_read_confidential_tasks_in_the_admin_as_everywhere_else(client
     listed = client.get(reverse("admin:humantasks_humantask_changelist")).context["cl"].result_list
     assert secret in list(listed)
     assert client.get(reverse("admin:humantasks_humantask_change", args=[secret.pk])).status_code == 200
+
+
+def test_staff_create_webhook_endpoints_for_themselves_only(client, people):
+    """An endpoint hears what its owner may see: staff who could name another owner would
+    receive that person's events (an auditor's: every confidential task) at their own URL."""
+    from apps.webhooks.models import WebhookEndpoint
+
+    staff = people["outsider"]
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="webhooks", codename__in=("add_webhookendpoint", "view_webhookendpoint")
+        )
+    )
+    client.force_login(staff)
+    answer = client.post(
+        reverse("admin:webhooks_webhookendpoint_add"),
+        {
+            "owner": people["auditor"].pk,
+            "url": "https://receiver.example.com/hooks",
+            "description": "",
+            "event_types": ["task.created"],
+            "enabled": "on",
+        },
+    )
+    assert answer.status_code == 302
+    assert list(WebhookEndpoint.objects.values_list("owner__username", flat=True)) == ["outsider"]

@@ -87,6 +87,9 @@ def test_another_users_endpoint_is_not_found(people, api):
         ({"url": "ftp://erp.example.com/hooks"}, "url"),
         ({"url": "javascript:alert(1)"}, "url"),
         ({"url": "https://erp.example.com/" + "x" * 3000}, "url"),
+        # A port no connection can use: refused now rather than failing every attempt later.
+        ({"url": "https://erp.example.com:99999/hooks"}, "url"),
+        ({"url": "https://erp.example.com:0/hooks"}, "url"),
         ({"process_kinds": ["no_such_kind"]}, "process_kinds.0"),
         ({"enabled": "maybe"}, "enabled"),
         ({"description": "d" * 5000}, "description"),
@@ -163,3 +166,24 @@ def test_the_list_reads_in_a_fixed_number_of_queries(people, api, django_assert_
     # API key + its user (1), throttle-free session work (0), the page (1).
     with django_assert_num_queries(2):
         assert len(client.get(URL).json()["results"]) == 3
+
+
+def test_a_secret_in_an_idempotent_answer_is_kept_encrypted_and_replayed(people, api):
+    """The stored answer a retry replays holds the secret as the endpoint does: encrypted."""
+    from apps.api.models import IdempotencyRecord
+
+    client = api(people["integration"])
+    body = {"url": "https://erp.example.com/hooks", "event_types": ["task.created"]}
+    first = client.post(URL, body, format="json", headers={"Idempotency-Key": "create-1"})
+    again = client.post(URL, body, format="json", headers={"Idempotency-Key": "create-1"})
+    assert first.status_code == again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["secret"] == first.json()["secret"]
+    pk = first.json()["id"]
+    rotate = f"{URL}{pk}/rotate-secret/"
+    rotated = client.post(rotate, {}, format="json", headers={"Idempotency-Key": "rotate-1"})
+    replayed = client.post(rotate, {}, format="json", headers={"Idempotency-Key": "rotate-1"})
+    assert rotated.status_code == replayed.status_code == 200
+    assert replayed.json()["secret"] == rotated.json()["secret"] != first.json()["secret"]
+    stored = str(list(IdempotencyRecord.objects.values_list("response_body", flat=True)))
+    assert first.json()["secret"] not in stored and rotated.json()["secret"] not in stored
+    assert WebhookEndpoint.objects.count() == 1

@@ -295,3 +295,22 @@ def test_an_ordered_endpoint_gets_one_instances_events_one_at_a_time(
     assert claimed.state == "succeeded"
     # The creation failed, then went again, and only then came the claim.
     assert [b'"task.created"' in r.body for r in receiver.received()] == [True, True, False]
+
+
+def test_recording_an_attempt_locks_the_endpoint_before_the_delivery(people, receiver):
+    """Deleting an endpoint locks it and then its deliveries (the cascade); recording an
+    attempt must take the same order, or the two deadlock."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.webhooks import targets
+    from apps.webhooks.services.delivery import _attempt_record
+    from apps.webhooks.services.endpoints import endpoint_ping
+
+    endpoint, _ = subscribe(people["lead"], receiver.url, "task.created")
+    delivery = endpoint_ping(endpoint=endpoint, actor=people["lead"])
+    with CaptureQueriesContext(connection) as queries:
+        _attempt_record(delivery=delivery, answer=targets.Answer(status_code=200, latency_ms=5))
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert len(locks) == 2
+    assert 'FROM "webhooks_webhookendpoint"' in locks[0] and 'FROM "webhooks_webhookdelivery"' in locks[1]

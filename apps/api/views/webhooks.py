@@ -73,7 +73,7 @@ class WebhookEndpointListView(APIView):
         },
         tags=TAGS,
     )
-    @idempotent
+    @idempotent(sealed=("secret",))
     def post(self, request: Request) -> Response:
         """Subscribe a URL to event types; the caller owns it and it hears only of what they may see."""
         body = validated(WebhookEndpointInput, request.data)
@@ -138,7 +138,7 @@ class WebhookSecretRotateView(APIView):
         responses=WebhookSecretOutput,
         tags=TAGS,
     )
-    @idempotent
+    @idempotent(sealed=("secret",))
     def post(self, request: Request, pk: str) -> Response:
         """A new secret, shown this once; the previous one keeps signing too until
         `previous_secret_valid_until` (WEBHOOKS_SECRET_OVERLAP_HOURS)."""

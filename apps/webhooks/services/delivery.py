@@ -170,8 +170,10 @@ def _attempt_record(*, delivery: WebhookDelivery, answer: targets.Answer) -> str
     status = answer.status_code
     succeeded = status is not None and 200 <= status < 300
     with transaction.atomic():
+        # The endpoint first, then the delivery: the order deleting an endpoint (and with it
+        # its deliveries) takes, so the two never deadlock.
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
         locked = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
-        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=locked.endpoint_id)
         WebhookAttempt.objects.create(
             delivery=locked,
             attempted_at=now - timedelta(milliseconds=answer.latency_ms),
