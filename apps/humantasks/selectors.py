@@ -351,30 +351,29 @@ def inbox_for(
     condition = filters.q()
     if after is not None:
         condition &= after.after_q()
+    # Auditors read every task of every queue, confidential ones too: the same per-queue
+    # index walk over all queues, with no grants branch.
+    auditor = is_auditor(user)
+    queues = Queue.objects.all() if auditor else queues_visible_to(user=user)
     queue_ids = list(
-        queues_visible_to(user=user)
-        .filter(**({"slug__in": filters.queues} if filters.queues else {}))
-        .values_list("pk", flat=True)
+        queues.filter(**({"slug__in": filters.queues} if filters.queues else {})).values_list("pk", flat=True)
     )  # query 1
+    shown = {} if auditor else {"is_confidential": False}
 
     def branch(qs: QuerySet[HumanTask]) -> QuerySet:
         return qs.filter(condition).order_by(*sort.order_by).values_list("id", *sort.fields)[: limit + 1]
 
-    branches = [
-        branch(HumanTask.objects.filter(queue_id=queue_id, is_confidential=False)) for queue_id in queue_ids
-    ]
-    granted = HumanTask.objects.filter(pk__in=_task_ids_granted_to(user=user)).exclude(
-        queue_id__in=queue_ids, is_confidential=False
-    )
-    if filters.queues:
-        granted = granted.filter(queue__slug__in=filters.queues)
-    branches.append(branch(granted))
-    if is_auditor(user):
-        # Auditors read every task, confidential ones too; their inbox is the whole table in inbox order.
-        everything = HumanTask.objects.all()
-        branches = [
-            branch(everything.filter(**({"queue__slug__in": filters.queues} if filters.queues else {})))
-        ]
+    branches = [branch(HumanTask.objects.filter(queue_id=queue_id, **shown)) for queue_id in queue_ids]
+    granted = HumanTask.objects.none()
+    if not auditor:
+        granted = HumanTask.objects.filter(pk__in=_task_ids_granted_to(user=user)).exclude(
+            queue_id__in=queue_ids, is_confidential=False
+        )
+        if filters.queues:
+            granted = granted.filter(queue__slug__in=filters.queues)
+        branches.append(branch(granted))
+    if not branches:
+        return InboxPage()
     if len(branches) == 1:
         merged = branches[0]
     elif connection.features.supports_slicing_ordering_in_compound:
@@ -383,9 +382,7 @@ def inbox_for(
         # SQLite (the embedded default) cannot LIMIT inside UNION branches; at its size one
         # ordered scan over every visible queue is fast enough.
         merged = branch(
-            HumanTask.objects.filter(
-                Q(queue_id__in=queue_ids, is_confidential=False) | Q(pk__in=granted.values("pk"))
-            )
+            HumanTask.objects.filter(Q(queue_id__in=queue_ids, **shown) | Q(pk__in=granted.values("pk")))
         )
     rows = list(merged)  # query 2
     has_more = len(rows) > limit
