@@ -468,8 +468,12 @@ def instances_visible_to(*, user: User) -> QuerySet[WorkflowInstance]:
         return WorkflowInstance.objects.none()
     if user.has_perm(VIEW_ALL_INSTANCES):
         return WorkflowInstance.objects.all()
-    seen_tasks = tasks_visible_to(user=user).filter(instance=OuterRef("pk"))
-    return WorkflowInstance.objects.filter(Q(requester=user) | Q(started_by=user) | Exists(seen_tasks))
+    # A semi-join on the visible tasks' instance ids, not a correlated EXISTS around them: the
+    # EXISTS nests the queue-grant subqueries one level deeper, and without table statistics
+    # (a fresh database) PostgreSQL estimated it at ~760,000 and spent ~4 s compiling it (JIT)
+    # for a few rows; this form plans at ~8,000 and runs in under a millisecond.
+    seen_instances = tasks_visible_to(user=user).values("instance_id")
+    return WorkflowInstance.objects.filter(Q(requester=user) | Q(started_by=user) | Q(pk__in=seen_instances))
 
 
 def instance_list(*, user: User, filters: InstanceFilters | None = None) -> QuerySet[WorkflowInstance]:

@@ -6,24 +6,40 @@ The list of patterns comes from the URL configuration itself (`get_resolver()` a
 application's websocket router), so an endpoint added without a row here fails
 `test_every_url_pattern_has_a_row`, naming the pattern. Adding a row is one line in MATRIX:
 
-    "tasks/<int:task_id>/claim/": row("POST", "task", "302/302 404/404 200/404 ..."),
+    "tasks/<int:task_id>/claim/": row("POST", "task", "302/302 409/404 302/404 ..."),
 
-The cells are "inside/outside" statuses for the ROLES in order. Each request runs in a
-savepoint that is rolled back, so one setup serves every cell.
+The cells are "inside/outside" statuses for the ROLES in order: the status for the role's own
+object (the `reach` fixture: a task of its queue, its instance, its own webhook endpoint,
+saved view, notification, an attachment on its instance, a kind it may start) and for one
+outside its reach (a confidential task of another requester's order granted to the CFO alone,
+that order, another person's endpoint, view, notification, an attachment on that order, a kind
+none of ROLES may start). Outside answers 404 (never a hint that it exists) or 403 for what is
+public knowledge (process kinds). Auditors review every decision: they read every task and
+instance, confidential ones included (apps.humantasks.selectors.is_auditor), so their outside
+cells of task and instance rows are their inside ones: reads 200, writes 403/409 (read-only).
+A pattern without an object (target "") answers both cells with one request. The websocket
+row is only listed (its close codes are proved by tests/live). Each request runs in a savepoint
+that is rolled back, so one setup serves every cell.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_grant
+from apps.humantasks.services.comments import attachment_add
+from apps.inbox.services import saved_view_create
+from apps.notifications.models import Notification
+from apps.webhooks.services.endpoints import endpoint_create, endpoint_ping
 from apps.workflows.services import instance_start
 from tests.factories import employee_onboarding_data, purchase_order_data
 from tests.process_steps import decide, open_task, open_tasks
@@ -38,7 +54,9 @@ TREES = ("admin/",)
 @dataclass(frozen=True)
 class Row:
     method: str
-    target: str  # what the pattern's arguments name: "task", "instance", "kind" or "" (none)
+    # What the pattern's arguments name: "task", "instance", "instance-cancel", "kind",
+    # "start-kind", "endpoint", "delivery", "view", "notification", "attachment" or "" (none).
+    target: str
     expected: dict[str, tuple[int, int]]
     body: dict[str, Any] | None = None
     path: str = ""  # a concrete path, for patterns whose arguments are no object (regexes)
@@ -51,8 +69,9 @@ def row(method: str, target: str, cells: str, *, body: dict[str, Any] | None = N
     return Row(method, target, dict(zip(ROLES, pairs, strict=True)), body, path)  # type: ignore[arg-type]
 
 
-# In a body, these stand for the target task's id and version.
-TASK_ID, TASK_VERSION = "<task id>", "<task version>"
+# In a body, these stand for the target task's id and version, the target saved view's id
+# (in field names too: its edit form's prefix) and a freshly made small PDF.
+TASK_ID, TASK_VERSION, VIEW_ID, A_FILE = "<task id>", "<task version>", "<view id>", "<a file>"
 TASK_ACTION = {"outcome": "approve", "comment": "ok"}
 PAGE_ACTION = {"version": TASK_VERSION}
 PAGE_DECISION = {"version": TASK_VERSION, "outcome": "approve", "comment": "ok", "data": "{}"}
@@ -61,10 +80,28 @@ BULK = {"action": "complete", "items": [{"task": TASK_ID, **TASK_ACTION}]}
 MATRIX: dict[str, Row] = {
     # --- pages and their fragments ------------------------------------------------------------------
     "": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
-    "tasks/<int:task_id>/": row("GET", "task", "302/302 200/404 200/404 200/404 200/404 200/404 404/404"),
-    "tasks/<int:task_id>/claim/": row("POST", "task", "302/302 409/404 302/404 302/404 403/404 403/404 404/404", body=PAGE_ACTION),
-    "tasks/<int:task_id>/unclaim/": row("POST", "task", "302/302 302/404 409/404 409/404 409/404 409/404 404/404", body=PAGE_ACTION),
-    "tasks/<int:task_id>/decide/": row("POST", "task", "302/302 400/404 302/404 302/404 403/404 403/404 404/404", body=PAGE_DECISION),
+    "tasks/<int:task_id>/": row("GET", "task", "302/302 200/404 200/404 200/404 200/404 200/200 404/404"),
+    "tasks/<int:task_id>/claim/": row("POST", "task", "302/302 409/404 302/404 302/404 403/404 403/403 404/404", body=PAGE_ACTION),
+    "tasks/<int:task_id>/unclaim/": row("POST", "task", "302/302 302/404 409/404 409/404 409/404 409/409 404/404", body=PAGE_ACTION),
+    "tasks/<int:task_id>/decide/": row("POST", "task", "302/302 400/404 302/404 302/404 403/404 403/403 404/404", body=PAGE_DECISION),
+    "tasks/<int:task_id>/row/": row("GET", "task", "302/302 200/404 200/404 200/404 200/404 200/200 404/404"),
+    "tasks/bulk/": row("POST", "task", "302/302 200/200 200/200 200/200 200/200 200/200 200/200", body={"action": "claim", "task": TASK_ID}),
+    "start/": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "start/<slug:kind>/": row("GET", "start-kind", "302/302 200/403 403/403 403/403 403/403 403/403 403/403"),
+    "inbox/counts/": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "notifications/": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "notifications/bell/": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "notifications/read-all/": row("POST", "", "302/302 302/302 302/302 302/302 302/302 302/302 302/302"),
+    "notifications/<int:notification_id>/read/": row("POST", "notification", "302/302 302/404 302/404 302/404 302/404 302/404 302/404"),
+    "notifications/preferences/": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "board/": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "views/": row("GET", "", "302/302 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "views/<int:view_id>/edit/": row("POST", "view", "302/302 302/404 302/404 302/404 302/404 302/404 302/404", body={f"view-{VIEW_ID}-name": "Renamed"}),
+    "views/<int:view_id>/delete/": row("POST", "view", "302/302 302/404 302/404 302/404 302/404 302/404 302/404"),
+    "views/<int:view_id>/default/": row("POST", "view", "302/302 302/404 302/404 302/404 302/404 302/404 302/404"),
+    "processes/<int:instance_id>/comments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 302/302 404/404", body={"body": "Checked the quote."}),
+    "processes/<int:instance_id>/attachments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 302/302 404/404", body={"file": A_FILE}),
+    "attachments/<int:attachment_id>/": row("GET", "attachment", "302/302 200/404 200/404 200/404 200/404 200/200 404/404"),
     "accounts/login/": row("GET", "", "200/200 200/200 200/200 200/200 200/200 200/200 200/200"),
     "accounts/logout/": row("POST", "", "302/302 302/302 302/302 302/302 302/302 302/302 302/302"),
     "oidc/authenticate/": row("GET", "", "404/404 404/404 404/404 404/404 404/404 404/404 404/404"),
@@ -84,17 +121,29 @@ MATRIX: dict[str, Row] = {
     "api/v1/tasks/": row("GET", "", "401/401 200/200 200/200 200/200 200/200 200/200 200/200"),
     # The envelope answers 200; each item its own status (tests/api/test_idempotency_and_bulk.py).
     "api/v1/tasks/bulk/": row("POST", "task", "401/401 200/200 200/200 200/200 200/200 200/200 200/200", body=BULK),
-    "api/v1/tasks/<str:pk>/": row("GET", "task", "401/401 200/404 200/404 200/404 200/404 200/404 404/404"),
-    "api/v1/tasks/<str:pk>/claim/": row("POST", "task", "401/401 409/404 200/404 200/404 403/404 403/404 404/404"),
-    "api/v1/tasks/<str:pk>/unclaim/": row("POST", "task", "401/401 200/404 409/404 409/404 409/404 409/404 404/404"),
-    "api/v1/tasks/<str:pk>/complete/": row("POST", "task", "401/401 400/404 200/404 200/404 403/404 403/404 404/404", body=TASK_ACTION),
-    "api/v1/tasks/<str:pk>/reassign/": row("POST", "task", "401/401 403/404 403/404 403/404 200/404 403/404 404/404", body={"reason": "cover", "to_user": "lead2"}),
-    "api/v1/tasks/<str:pk>/delegate/": row("POST", "task", "401/401 400/404 403/404 403/404 403/404 403/404 404/404", body={"to_user": "lead2"}),
+    "api/v1/tasks/<str:pk>/": row("GET", "task", "401/401 200/404 200/404 200/404 200/404 200/200 404/404"),
+    "api/v1/tasks/<str:pk>/claim/": row("POST", "task", "401/401 409/404 200/404 200/404 403/404 403/403 404/404"),
+    "api/v1/tasks/<str:pk>/unclaim/": row("POST", "task", "401/401 200/404 409/404 409/404 409/404 409/409 404/404"),
+    "api/v1/tasks/<str:pk>/complete/": row("POST", "task", "401/401 400/404 200/404 200/404 403/404 403/403 404/404", body=TASK_ACTION),
+    "api/v1/tasks/<str:pk>/reassign/": row("POST", "task", "401/401 403/404 403/404 403/404 200/404 403/403 404/404", body={"reason": "cover", "to_user": "lead2"}),
+    "api/v1/tasks/<str:pk>/delegate/": row("POST", "task", "401/401 400/404 403/404 403/404 403/404 403/403 404/404", body={"to_user": "lead2"}),
+    "api/v1/tasks/<str:pk>/priority/": row("POST", "task", "401/401 403/404 403/404 403/404 200/404 403/403 404/404", body={"priority": 90, "reason": "The supplier waits"}),
+    "api/v1/tasks/<str:pk>/due/": row("POST", "task", "401/401 403/404 403/404 403/404 200/404 403/403 404/404", body={"due_at": "2031-01-01T12:00:00Z", "reason": "The supplier waits"}),
+    "api/v1/webhook-endpoints/": row("GET", "", "401/401 200/200 200/200 200/200 200/200 200/200 200/200"),
+    "api/v1/webhook-endpoints/<str:pk>/": row("GET", "endpoint", "401/401 200/404 200/404 200/404 200/404 200/404 200/404"),
+    "api/v1/webhook-endpoints/<str:pk>/rotate-secret/": row("POST", "endpoint", "401/401 200/404 200/404 200/404 200/404 200/404 200/404"),
+    "api/v1/webhook-endpoints/<str:pk>/ping/": row("POST", "endpoint", "401/401 202/404 202/404 202/404 202/404 202/404 202/404"),
+    "api/v1/webhook-endpoints/<str:pk>/redeliver/": row("POST", "endpoint", "401/401 202/404 202/404 202/404 202/404 202/404 202/404", body={"created_after": "2020-01-01T00:00:00Z", "created_before": "2040-01-01T00:00:00Z"}),
+    "api/v1/webhook-endpoints/<str:pk>/deliveries/": row("GET", "endpoint", "401/401 200/404 200/404 200/404 200/404 200/404 200/404"),
+    "api/v1/webhook-endpoints/<str:pk>/deliveries/<str:delivery>/": row("GET", "delivery", "401/401 200/404 200/404 200/404 200/404 200/404 200/404"),
+    "api/v1/webhook-endpoints/<str:pk>/deliveries/<str:delivery>/redeliver/": row("POST", "delivery", "401/401 202/404 202/404 202/404 202/404 202/404 202/404"),
     "api/v1/queues/": row("GET", "", "401/401 200/200 200/200 200/200 200/200 200/200 200/200"),
     "api/v1/audit-events/": row("GET", "", "401/401 403/403 403/403 403/403 403/403 200/200 403/403"),
     "api/v1/audit-events/export/": row("GET", "", "401/401 403/403 403/403 403/403 403/403 200/200 403/403"),
     "api/v1/^.*$": row("GET", "", "404/404 404/404 404/404 404/404 404/404 404/404 404/404", path="/api/v1/nothing-here/"),
-    # --- websockets (ws:<route>): none yet ----------------------------------------------------------
+    # --- websockets (ws:<route>): checked by tests/live (who hears which stream) --------------------
+    # 101: the socket opens; 4401: closed at once, not signed in (tests/live/test_two_servers.py).
+    "ws:ws/inbox/": row("WS", "", "4401/4401 101/101 101/101 101/101 101/101 101/101 101/101"),
 }
 # fmt: on
 
@@ -126,7 +175,16 @@ def websocket_routes() -> list[str]:
     for _depth in range(10):  # through AuthMiddlewareStack, origin validators, ...
         if router is None or hasattr(router, "routes"):
             break
-        router = getattr(router, "inner", None) or getattr(router, "application", None)
+        router = (
+            getattr(router, "inner", None)
+            or getattr(router, "application", None)
+            # a wrapper written as a function (apps.live.auth): the application it closes over
+            or (
+                inspect.getclosurevars(router).nonlocals.get("application")
+                if inspect.isfunction(router)
+                else None
+            )
+        )
     routes: list[str] = []
 
     def walk(entries: list[Any], prefix: str) -> None:
@@ -198,7 +256,53 @@ def reach(people) -> dict[str, dict[str, Any]]:
         "auditor": own,
         "outsider": own,
     }
-    return {"inside": inside, "outside": {"task": hidden, "instance": hidden.instance}}
+    outside = {
+        "task": hidden,
+        "instance": hidden.instance,
+        **_belongings(people["requester2"], hidden.instance),
+    }
+    # What is one's own whatever one's queues: webhook endpoints, saved views, notifications.
+    # An attachment is as visible as its instance. The kind to start is one the role may
+    # start (only requesters may start a purchase order); outside: one nobody of ROLES may.
+    inside = {
+        role: {
+            **objects,
+            **_belongings(people.get(role, people["requester2"]), objects["instance"]),
+            "kind": "purchase_order",
+        }
+        for role, objects in inside.items()
+    }
+    outside["kind"] = "employee_onboarding"
+    return {"inside": inside, "outside": outside}
+
+
+def _belongings(person, instance) -> dict[str, Any]:
+    """`person`'s own webhook endpoint (with one delivery), private saved view and
+    notification, and an attachment on `instance` (stored by someone who may see it)."""
+    endpoint, _secret = endpoint_create(
+        owner=person, url="https://hooks.example.com/in", event_types=["task.created"], actor=person
+    )
+    delivery = endpoint_ping(endpoint=endpoint, actor=person)
+    view = saved_view_create(owner=person, name=f"Mine {person.pk} {instance.pk}", filters={})
+    notification = Notification.objects.create(
+        user=person,
+        message_id=instance.pk,
+        kind=Notification.Kind.ASSIGNED,
+        title="PO",
+        text="Assigned to you",
+    )
+    attachment = attachment_add(instance_id=instance.pk, actor=instance.requester, file=_a_pdf())
+    return {
+        "endpoint": endpoint,
+        "delivery": delivery,
+        "view": view,
+        "notification": notification,
+        "attachment": attachment,
+    }
+
+
+def _a_pdf() -> SimpleUploadedFile:
+    return SimpleUploadedFile("quote.pdf", b"%PDF-1.4 a quote", content_type="application/pdf")
 
 
 def _path(pattern: str, spec: Row, objects: dict[str, Any] | None) -> str:
@@ -211,18 +315,37 @@ def _path(pattern: str, spec: Row, objects: dict[str, Any] | None) -> str:
         return path.replace("<int:task_id>", str(objects["task"].pk)).replace(
             "<str:pk>", str(objects["task"].pk)
         )
+    if spec.target == "start-kind":
+        return path.replace("<slug:kind>", objects["kind"])
     if spec.target == "instance":
-        return path.replace("<str:pk>", str(objects["instance"].pk))
+        return path.replace("<str:pk>", str(objects["instance"].pk)).replace(
+            "<int:instance_id>", str(objects["instance"].pk)
+        )
+    if spec.target == "endpoint":
+        return path.replace("<str:pk>", str(objects["endpoint"].pk))
+    if spec.target == "delivery":
+        # Outside: another person's endpoint and its delivery.
+        return path.replace("<str:pk>", str(objects["endpoint"].pk)).replace(
+            "<str:delivery>", str(objects["delivery"].pk)
+        )
+    if spec.target in ("view", "notification", "attachment"):
+        return path.replace(f"<int:{spec.target}_id>", str(objects[spec.target].pk))
     if spec.target == "instance-cancel":
         return path.replace("<str:pk>", str(objects["instance"].pk)).replace("<str:name>", "cancel")
     return path
 
 
-def _filled(body: Any, task: HumanTask | None) -> Any:
+def _filled(body: Any, objects: dict[str, Any]) -> Any:
+    task, view = objects.get("task"), objects.get("view")
     if isinstance(body, dict):
-        return {key: _filled(value, task) for key, value in body.items()}
+        return {
+            (key.replace(VIEW_ID, str(view.pk)) if view is not None else key): _filled(value, objects)
+            for key, value in body.items()
+        }
     if isinstance(body, list):
-        return [_filled(value, task) for value in body]
+        return [_filled(value, objects) for value in body]
+    if body == A_FILE:
+        return _a_pdf()
     if task is not None and body == TASK_ID:
         return task.pk
     if task is not None and body == TASK_VERSION:
@@ -269,7 +392,7 @@ def test_every_role_gets_its_row_for_every_pattern(people, reach, key_for):
                         _path(
                             pattern, spec, None if spec.target == "kind" and where == "outside" else objects
                         ),
-                        _filled(spec.body, objects.get("task")),
+                        _filled(spec.body, objects),
                     )
                     for where, objects in (("inside", reach["inside"][role]), ("outside", reach["outside"]))
                 )
