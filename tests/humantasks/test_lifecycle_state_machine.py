@@ -67,7 +67,7 @@ PEOPLE: dict[str, tuple[str, ...]] = {
 NAMES = sorted(PEOPLE)
 ORDER_AMOUNTS = (1200, 12_000, 80_000)  # team lead; + two of finance; + the CFO
 ORDER_REQUESTERS = ("requester", "requester2", "lead_requester")
-ONBOARDING_STARTERS = ("hr", "hr2", "manager")
+ONBOARDING_STARTERS = ("hr", "hr2")  # only HR starts onboardings (the kind declares it)
 QUEUE_SLUGS = ("team-leads", "finance", "cfo", "payroll", "it", "hr", "requesters")
 
 # Decision data that fits each step's approving outcome; other steps take none.
