@@ -9,7 +9,7 @@ from apps.accounts.models import User
 from apps.workflows.models import WorkflowInstance
 from apps.workflows.services import instance_start
 from tests.celery_workers import own_redis, publishing_to, workers  # noqa: F401 (fixtures)
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 from tests.process_steps import decide, open_task, open_tasks
 
 

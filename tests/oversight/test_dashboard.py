@@ -15,7 +15,7 @@ from apps.humantasks.services import task_reassign
 from apps.oversight import selectors
 from apps.oversight.selectors import Overseer, _percentile, dashboard_for, dashboard_queues
 from apps.workflows.services import instance_start
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 from tests.oversight.conftest import rejected_order
 from tests.process_steps import decide, open_task
 
