@@ -123,7 +123,7 @@ def test_the_story_folds_bookkeeping_away(people):
 def test_a_manager_sees_only_the_processes_of_the_queues_they_manage(people, finance_manager):
     big = rejected_order(people, key="PO-BIG")  # reached finance
     from apps.workflows.services import instance_start
-    from tests.conftest import purchase_order_data
+    from tests.factories import purchase_order_data
 
     small = instance_start(
         kind="purchase_order",
@@ -235,7 +235,7 @@ def test_the_navigation_offers_oversight_to_overseers_only(people, staffer, fina
 
 def test_a_cancellation_reads_as_who_asked_for_it(people):
     from apps.workflows.services import instance_start, instance_transition
-    from tests.conftest import purchase_order_data
+    from tests.factories import purchase_order_data
 
     order = instance_start(
         kind="purchase_order", business_key="PO-CANCEL", data=purchase_order_data(), actor=people["requester"]
@@ -247,7 +247,7 @@ def test_a_cancellation_reads_as_who_asked_for_it(people):
 
 def test_a_manager_reads_the_story_without_confidential_tasks_and_an_auditor_with_them(people):
     from apps.workflows.services import instance_start
-    from tests.conftest import purchase_order_data
+    from tests.factories import purchase_order_data
     from tests.process_steps import decide, open_task
 
     order = instance_start(

@@ -102,6 +102,17 @@ MATRIX: dict[str, Row] = {
     "processes/<int:instance_id>/comments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 302/302 404/404", body={"body": "Checked the quote."}),
     "processes/<int:instance_id>/attachments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 302/302 404/404", body={"file": A_FILE}),
     "attachments/<int:attachment_id>/": row("GET", "attachment", "302/302 200/404 200/404 200/404 200/404 200/200 404/404"),
+    # --- the auditors' and managers' workspace: theirs alone; everyone else learns nothing -------------
+    "oversight/": row("GET", "", "302/302 404/404 404/404 404/404 200/200 200/200 404/404"),
+    "oversight/events/": row("GET", "", "302/302 404/404 404/404 404/404 404/404 200/200 404/404"),
+    "oversight/events/export.<str:file_format>": row("GET", "", "302/302 404/404 404/404 404/404 404/404 200/200 404/404", path="/oversight/events/export.csv"),
+    # A manager reads the processes of their queues; the outside one has only a confidential task.
+    "oversight/instances/<int:instance_id>/": row("GET", "instance", "302/302 404/404 404/404 404/404 200/404 200/200 404/404"),
+    "oversight/processes/<slug:kind>/": row("GET", "", "302/302 404/404 404/404 404/404 200/200 200/200 404/404", path="/oversight/processes/purchase_order/"),
+    "oversight/verification/": row("GET", "", "302/302 404/404 404/404 404/404 404/404 200/200 404/404"),
+    "oversight/verification/start/": row("POST", "", "302/302 404/404 404/404 404/404 404/404 302/302 404/404"),
+    "oversight/verification/<int:verification_id>/": row("GET", "", "302/302 404/404 404/404 404/404 404/404 404/404 404/404", path="/oversight/verification/999999/"),
+    "oversight/dashboard/": row("GET", "", "302/302 404/404 404/404 404/404 200/200 200/200 404/404"),
     "accounts/login/": row("GET", "", "200/200 200/200 200/200 200/200 200/200 200/200 200/200"),
     "accounts/logout/": row("POST", "", "302/302 302/302 302/302 302/302 302/302 302/302 302/302"),
     "oidc/authenticate/": row("GET", "", "404/404 404/404 404/404 404/404 404/404 404/404 404/404"),
