@@ -1,0 +1,124 @@
+"""What every benchmark part shares: its own database, Django set up on it, the company the
+measurements act in (roles, queues, people), percentiles and the JSON line a part reports.
+
+Each part runs as its own process (`python bench/<part>.py ...`) started by bench/run.py, so
+one part's caches, connections and memory never flatter the next one's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/approval_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Jobs the benchmark publishes go to a queue of its own, never to a deployment's.
+BENCH_QUEUE = "approval-bench"
+PEOPLE = 16  # team leads (one per HTTP client) and requesters
+
+
+def bench_environment(database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment every part (and every server the HTTP parts start) runs with."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "CELERY_TASK_DEFAULT_QUEUE": BENCH_QUEUE,
+        # The load generator is one client per lead; production limits would measure the
+        # throttle, not the application. The throttle still runs (its Redis round trips count).
+        "API_THROTTLE_CLIENT": "1000000/minute",
+        "API_THROTTLE_USER": "1000000/minute",
+        "DJANGO_SECURE_COOKIES": "0",
+    }
+
+
+def django_setup(database_url: str, redis_url: str) -> None:
+    os.environ.update(bench_environment(database_url, redis_url))
+    import django
+
+    django.setup()
+
+
+def database_create(url: str, *, drop: bool) -> bool:
+    """Create the database `url` names; True when it was made now (it needs its data)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if drop:
+            # The audit trigger refuses TRUNCATE even here: a fresh database is the way to start over.
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return False
+        conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+
+
+def company_ensure() -> dict[str, list[Any]]:
+    """Migrated schema, the standard roles and queues, PEOPLE requesters and team leads."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from apps.accounts.models import User
+    from apps.accounts.services import roles_ensure
+    from apps.humantasks.services import queues_ensure_standard
+
+    roles = roles_ensure()
+    queues_ensure_standard(actor=None)
+    people: dict[str, list[Any]] = {"requesters": [], "leads": [], "risk": []}
+    for key, role, prefix in [
+        ("requesters", "Requesters", "bench-requester"),
+        ("leads", "Team leads", "bench-lead"),
+        ("risk", "Risk officers", "bench-risk"),
+    ]:
+        for i in range(PEOPLE):
+            user, made = User.objects.get_or_create(username=f"{prefix}{i}")
+            if made:
+                user.groups.add(roles[role])
+            people[key].append(user)
+    integration, made = User.objects.get_or_create(username="bench-erp")
+    if made:
+        integration.groups.add(roles["Integrations"])
+    people["integration"] = [integration]
+    return people
+
+
+def order_data(i: int) -> dict[str, Any]:
+    """The smallest purchase order: 1,200 EUR needs a team lead and nobody else."""
+    return {"amount": 1200, "currency": "EUR", "supplier": "Acme Tools", "description": f"Drills {i}"}
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": 1000 * statistics.median(seconds) if seconds else float("nan"),
+        "p95_ms": 1000 * percentile(seconds, 95),
+        "p99_ms": 1000 * percentile(seconds, 99),
+    }
+
+
+def emit(result: dict[str, Any]) -> None:
+    """A part's answer to bench/run.py: one JSON line on stdout, prefixed so no log line passes for it."""
+    print("BENCH-RESULT " + json.dumps(result), flush=True)
+
+
+def read_result(output: str) -> dict[str, Any]:
+    for line in output.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line[len("BENCH-RESULT ") :])
+    raise RuntimeError("the part printed no BENCH-RESULT line:\n" + output[-4000:])

@@ -1,0 +1,351 @@
+# ruff: noqa: E501  (the report's table rows read best on one line each)
+"""The benchmark suite: each figure of the project beside the same work done by the raw
+database (pgbench, same transaction shape) and by django-viewflow, with the ratios, in one
+run. Exits 1 when a figure misses its target (docs/performance.md lists them).
+
+    .venv/bin/python bench/run.py                    # every part, default sizes (about 25 minutes)
+    .venv/bin/python bench/run.py --parts code --rounds 3 --n 200
+    .venv/bin/python bench/run.py --parts inbox --inbox-tasks 1000000
+
+Parts: code (from code, one process, vs viewflow and pgbench), http (claim + complete over
+HTTP at 1, 4, 16 clients against Daphne processes, Redis and Celery workers), inbox (the
+API inbox page of 50 at --inbox-tasks tasks, each filter and sort, with EXPLAIN),
+activations (account activations' automated steps on 2 workers), export (the audit
+export of --export-events events: rows/s, peak RSS).
+
+The CPU of a shared machine drifts several-fold within an hour, so the project and its
+baselines run in alternating rounds and every ratio is the median of per-round ratios;
+never compare a figure with one from another run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, database_create, read_result
+from peers import DEFAULT_PEERS, RawDatabase, Viewflow
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("code", "http", "inbox", "activations", "export")
+
+# The targets (issue "Fast where it counts"); ratios, so they hold on any machine.
+TARGETS = {
+    "end_to_end_vs_viewflow": 3.0,  # at least
+    "start_sql": 12,  # at most
+    "claim_complete_sql": 20,  # at most
+    "http_p95_ms_16": 50.0,  # at most, per request at 16 clients
+    "http_throughput_vs_raw_16": 0.10,  # at least, pairs/s over pgbench's tx/s at 16 clients
+    "inbox_p95_ms": 25.0,  # at most
+    "inbox_sql_vs_raw_union": 2.0,  # at most
+    "export_rss_mb": 150.0,  # at most
+}
+
+
+class Report:
+    def __init__(self) -> None:
+        self.misses: list[str] = []
+        self.figures: dict[str, Any] = {}
+
+    def line(self, text: str) -> None:
+        print(text, flush=True)
+
+    def check(
+        self, name: str, value: float, *, at_least: float | None = None, at_most: float | None = None
+    ) -> str:
+        ok = (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+        bound = f">= {at_least:g}" if at_least is not None else f"<= {at_most:g}"
+        if not ok:
+            self.misses.append(f"{name}: {value:.3g} (target {bound})")
+        return f"target {bound}: {'ok' if ok else 'MISSED'}"
+
+
+def part(script: str, *args: str, env_url: tuple[str, str]) -> dict[str, Any]:
+    database_url, redis_url = env_url
+    command = [
+        sys.executable,
+        str(HERE / script),
+        "--database-url",
+        database_url,
+        "--redis-url",
+        redis_url,
+        *args,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
+    return read_result(done.stdout)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflow: Viewflow) -> None:
+    report.line("\n== 1. From code, one process: purchase order of 1,200 EUR vs viewflow's smallest flow ==")
+    rounds = []
+    for r in range(args.rounds):
+        ours = part("code_ops.py", "--n", str(args.n), env_url=(args.database_url, args.redis_url))
+        theirs = viewflow.run(n=args.n)
+        pg = raw.run("approve.sql", clients=1, seconds=args.pg_seconds)
+        rounds.append((ours, theirs, pg))
+        report.line(
+            f"round {r + 1}: ours start {ours['start_per_s']:.1f}/s, claim+complete {ours['claim_complete_per_s']:.1f}/s, "
+            f"end-to-end {ours['end_to_end_per_s']:.1f}/s | viewflow {theirs['start_per_s']:.1f}/s, "
+            f"{theirs['claim_complete_per_s']:.1f}/s, {theirs['end_to_end_per_s']:.1f}/s | "
+            f"pgbench approve c1 {pg['tps']:.0f} tx/s"
+        )
+    ours, theirs, pg = rounds[-1]
+    rows = [
+        ("start", "start_per_s", "start/s"),
+        ("claim + complete", "claim_complete_per_s", "pairs/s"),
+        ("orders end to end", "end_to_end_per_s", "orders/s"),
+    ]
+    report.line(
+        f"{'per operation':20} {'ours (median)':>14} {'viewflow':>10} {'ours/viewflow':>14} {'raw tx/s':>9} {'ours/raw':>9}"
+    )
+    for label, key, _unit in rows:
+        ratio = median([o[key] / t[key] for o, t, _ in rounds])
+        raw_ratio = median([o[key] / p["tps"] for o, _, p in rounds])
+        report.line(
+            f"{label:20} {median([o[key] for o, _, _ in rounds]):14.1f} {median([t[key] for _, t, _ in rounds]):10.1f} "
+            f"{ratio:13.2f}x {median([p['tps'] for _, _, p in rounds]):9.0f} {raw_ratio:8.3f}x"
+        )
+        report.figures[f"code_{key}_vs_viewflow"] = ratio
+    e2e = report.figures["code_end_to_end_per_s_vs_viewflow"]
+    report.line(
+        f"end-to-end vs viewflow: {e2e:.2f}x  {report.check('end-to-end vs viewflow', e2e, at_least=TARGETS['end_to_end_vs_viewflow'])}"
+    )
+    report.line(
+        f"SQL statements: start {ours['start_sql']} (viewflow {theirs['start_sql']:.0f}) "
+        f"{report.check('start SQL statements', ours['start_sql'], at_most=TARGETS['start_sql'])}; "
+        f"claim+complete {ours['claim_complete_sql']} (claim {ours['claim_sql']} + complete {ours['complete_sql']}; "
+        f"viewflow {theirs['claim_complete_sql']:.0f}) "
+        f"{report.check('claim+complete SQL statements', ours['claim_complete_sql'], at_most=TARGETS['claim_complete_sql'])}"
+    )
+    report.line(f"raw transaction (pgbench approve.sql, c1): {pg['tps']:.0f} tx/s, p50 {pg['p50_ms']:.2f} ms")
+    if args.verbose:
+        report.line("start statements:\n  " + "\n  ".join(ours["start_statements"]))
+        report.line("claim+complete statements:\n  " + "\n  ".join(ours["claim_complete_statements"]))
+    report.figures["code_rounds"] = [[o, t, p] for o, t, p in rounds]
+
+
+def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None:
+    report.line(
+        f"\n== 2. Over HTTP: claim + complete, {args.web} web process(es) ({args.server}), Redis, {args.workers} Celery workers =="
+    )
+    report.line(
+        f"{'clients':>7} {'pairs/s':>8} {'req p50':>8} {'req p95':>8} {'req p99':>8} {'pair p95':>9} {'errors':>6} {'raw tx/s':>9} {'ours/raw':>9}"
+    )
+    results = {}
+    for clients in args.clients:
+        ours = part(
+            "http_load.py",
+            "--clients",
+            str(clients),
+            "--seconds",
+            str(args.http_seconds),
+            "--web",
+            str(args.web),
+            "--workers",
+            str(args.workers),
+            "--server",
+            args.server,
+            env_url=(args.database_url, args.redis_url),
+        )
+        pg = raw.run("approve.sql", clients=clients, seconds=args.pg_seconds)
+        ratio = ours["pairs_per_s"] / pg["tps"]
+        results[clients] = (ours, pg, ratio)
+        report.line(
+            f"{clients:7} {ours['pairs_per_s']:8.1f} {ours['request']['p50_ms']:8.1f} {ours['request']['p95_ms']:8.1f} "
+            f"{ours['request']['p99_ms']:8.1f} {ours['pair']['p95_ms']:9.1f} {ours['errors']:6} {pg['tps']:9.0f} {ratio:8.3f}x"
+        )
+    if 16 in results:
+        ours, pg, ratio = results[16]
+        report.line(
+            f"16 clients: request p95 {ours['request']['p95_ms']:.1f} ms {report.check('HTTP p95 at 16 clients (ms)', ours['request']['p95_ms'], at_most=TARGETS['http_p95_ms_16'])}"
+        )
+        report.line(
+            f"16 clients: throughput vs raw {ratio:.3f} {report.check('HTTP throughput vs raw at 16 clients', ratio, at_least=TARGETS['http_throughput_vs_raw_16'])}"
+        )
+    report.figures["http"] = {str(c): [o, p, r] for c, (o, p, r) in results.items()}
+
+
+def run_inbox(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None:
+    report.line(f"\n== 3. Inbox page of 50 over HTTP at {args.inbox_tasks:,} tasks ==")
+    ours = part(
+        "inbox_query.py",
+        "--tasks",
+        str(args.inbox_tasks),
+        "--http",
+        "--samples",
+        str(args.inbox_samples),
+        *(["--rebuild"] if args.rebuild else []),
+        env_url=(args.database_url + "_inbox", args.redis_url),
+    )
+    union = raw.run("inbox_union.sql", clients=1, seconds=args.pg_seconds)
+    raw_union_ms = union["p50_ms"]
+    report.line(
+        f"raw UNION ALL of 3 queue walks (pgbench, 1M tasks): p50 {raw_union_ms:.2f} ms, p95 {union['p95_ms']:.2f} ms"
+    )
+    report.line(f"{'case':38} {'HTTP p50':>8} {'HTTP p95':>8} {'SQL ms':>7} {'SQL/raw':>8} index walk")
+    worst_p95, worst_sql = 0.0, 0.0
+    for case in ours["cases"]:
+        sql_ratio = case["sql_ms"] / raw_union_ms
+        worst_p95, worst_sql = max(worst_p95, case["http"]["p95_ms"]), max(worst_sql, sql_ratio)
+        walks = "yes" if case["index_walk"] else "NO"
+        if not case["index_walk"]:
+            report.misses.append(f"inbox {case['name']}: its plan does not walk the inbox index")
+        report.line(
+            f"{case['name']:38} {case['http']['p50_ms']:8.1f} {case['http']['p95_ms']:8.1f} {case['sql_ms']:7.2f} "
+            f"{sql_ratio:7.2f}x {walks}"
+        )
+    report.line(
+        f"worst page p95 {worst_p95:.1f} ms {report.check('inbox page p95 (ms)', worst_p95, at_most=TARGETS['inbox_p95_ms'])}"
+    )
+    report.line(
+        f"worst SQL vs raw UNION ALL {worst_sql:.2f}x {report.check('inbox SQL vs raw UNION ALL', worst_sql, at_most=TARGETS['inbox_sql_vs_raw_union'])}"
+    )
+    if args.verbose:
+        for case in ours["cases"]:
+            report.line(f"-- {case['name']}\n{case['plan']}")
+    report.figures["inbox"] = {"ours": ours, "raw_union": union}
+
+
+def run_activations(args: argparse.Namespace, report: Report) -> None:
+    report.line(f"\n== 4. Account activations: automated steps on {args.workers} Celery workers ==")
+    ours = part(
+        "activations.py",
+        "--n",
+        str(args.activations),
+        "--workers",
+        str(args.workers),
+        env_url=(args.database_url, args.redis_url),
+    )
+    report.line(
+        f"{ours['activations']} activations, {ours['steps']} automated steps in {ours['seconds']:.1f} s: "
+        f"{ours['steps_per_s']:.1f} steps/s, {ours['activations_per_s']:.1f} activations/s "
+        f"(started over the API; {ours['active']} active, {ours['risk_review']} to risk review)"
+    )
+    report.figures["activations"] = ours
+
+
+def run_export(args: argparse.Namespace, report: Report) -> None:
+    report.line(f"\n== 5. Audit export of {args.export_events:,} events ==")
+    ours = part(
+        "audit_export.py",
+        "--events",
+        str(args.export_events),
+        *(["--rebuild"] if args.rebuild else []),
+        env_url=(args.database_url + "_export", args.redis_url),
+    )
+    for fmt, figures in ours["formats"].items():
+        report.line(
+            f"{fmt:5}: {figures['rows']:,} rows in {figures['seconds']:.1f} s = {figures['rows_per_s']:,.0f} rows/s, "
+            f"{figures['bytes'] / 1e6:.0f} MB, peak RSS {figures['peak_rss_mb']:.0f} MB "
+            f"{report.check(f'export {fmt} peak RSS (MB)', figures['peak_rss_mb'], at_most=TARGETS['export_rss_mb'])}"
+        )
+    report.figures["export"] = ours
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)} (default: all)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help="the benchmark's own database; _limits, _viewflow, _inbox and _export siblings are made beside it "
+        f"(default {DEFAULT_DATABASE_URL})",
+    )
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"(default {DEFAULT_REDIS_URL})")
+    parser.add_argument(
+        "--peers",
+        type=Path,
+        default=DEFAULT_PEERS,
+        help=f"the baselines' scripts and projects (default {DEFAULT_PEERS})",
+    )
+    parser.add_argument(
+        "--viewflow-venv",
+        type=Path,
+        default=Path("/tmp/approval-bench/viewflow-venv"),
+        help="where viewflow's own virtual environment is made (default /tmp/approval-bench/viewflow-venv)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of part 1 (default 3)")
+    parser.add_argument("--n", type=int, default=300, help="orders per round in part 1 (default 300)")
+    parser.add_argument("--pg-seconds", type=int, default=8, help="seconds of each pgbench run (default 8)")
+    parser.add_argument("--clients", default="1,4,16", help="HTTP client counts (default 1,4,16)")
+    parser.add_argument(
+        "--http-seconds", type=int, default=20, help="seconds of load per client count (default 20)"
+    )
+    parser.add_argument("--web", type=int, default=2, help="web processes in part 2 (default 2)")
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn", "gunicorn"],
+        default="daphne",
+        help="the HTTP server of part 2 (default daphne, as the image runs)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2)")
+    parser.add_argument(
+        "--inbox-tasks", type=int, default=1_000_000, help="tasks in part 3's company (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--inbox-samples", type=int, default=40, help="HTTP requests per inbox case (default 40)"
+    )
+    parser.add_argument(
+        "--activations", type=int, default=200, help="account activations in part 4 (default 200)"
+    )
+    parser.add_argument(
+        "--export-events", type=int, default=1_000_000, help="audit events in part 5 (default 1,000,000)"
+    )
+    parser.add_argument("--rebuild", action="store_true", help="rebuild parts 3's and 5's generated data")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print SQL statements and query plans")
+    args = parser.parse_args()
+    args.clients = [int(c) for c in args.clients.split(",")]
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+
+    report = Report()
+    began = time.monotonic()
+    database_create(args.database_url, drop=True)
+    raw = RawDatabase(peers=args.peers, database_url=args.database_url)
+    if {"code", "http", "inbox"} & set(parts):
+        report.line("raw database: loading bench-peers' 1,000,000-task schema ...")
+        raw.prepare()
+    if "code" in parts:
+        viewflow = Viewflow(peers=args.peers, database_url=args.database_url, venv=args.viewflow_venv)
+        report.line(f"django-viewflow {viewflow.prepare()} in {args.viewflow_venv}")
+        run_code(args, report, raw, viewflow)
+    if "http" in parts:
+        run_http(args, report, raw)
+    if "inbox" in parts:
+        run_inbox(args, report, raw)
+    if "activations" in parts:
+        run_activations(args, report)
+    if "export" in parts:
+        run_export(args, report)
+
+    report.line(f"\n{len(report.misses)} target(s) missed, {time.monotonic() - began:.0f} s")
+    for miss in report.misses:
+        report.line(f"  MISSED {miss}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"figures": report.figures, "misses": report.misses}, indent=1, default=str)
+        )
+    return 1 if report.misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
