@@ -1,168 +1,298 @@
-"""Benchmark: the inbox query on a million tasks, with its PostgreSQL plans.
+"""Part 3: the inbox at a million tasks, from code or over HTTP, each filter and sort, with
+its PostgreSQL plans.
 
-    .venv/bin/python bench/inbox_query.py [--tasks 1000000] [--rebuild]
+    python bench/inbox_query.py [--tasks 1000000] [--rebuild] [--http] [--seed 12]
 
-Builds (once) a database `approval_inbox_bench` (BENCH_DATABASE_URL overrides it) with
-`--tasks` human tasks spread over 20 queues, 10% of them open, then times inbox_for for a
-person in 3 queues, with and without filters, and prints each query's EXPLAIN ANALYZE.
-It fails (exit 1) when a page takes longer than --budget-ms or a plan sorts every match
-instead of walking the inbox index.
+Builds (once; --rebuild starts over) a company of `--tasks` human tasks over 20 queues (10%
+open, 10% claimed, the rest closed), written with COPY from a seeded generator, so the same
+seed gives the same company in about a minute. A person in 3 of the queues then reads their
+inbox (the API's /api/v1/tasks/, a page of 50, through one Daphne server with --http; the
+inbox_for selector from code otherwise) for every filter the API offers and the next page.
+For each case it reports the page's latency, the merge query's own time in PostgreSQL, and
+whether its plan walks an index in inbox order rather than sorting every match.
+Exits 1 when a plan sorts every match or a page's median exceeds --budget-ms.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import random
 import statistics
-import sys
 import time
-from pathlib import Path
+import uuid
+from datetime import UTC, datetime, timedelta
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import (
+    DEFAULT_REDIS_URL,
+    ROOT,  # noqa: F401  (puts the project on sys.path)
+    database_create,
+    django_setup,
+    emit,
+    summary_ms,
+)
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/approval_bench_inbox"
+QUEUES = 20
+KINDS = ("purchase_order", "account_activation", "employee_onboarding")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=12, help="the generator's seed (default 12)")
     parser.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark data")
-    parser.add_argument(
-        "--budget-ms", type=float, default=30.0, help="median time allowed for a whole page (SQL and Python)"
-    )
+    parser.add_argument("--http", action="store_true", help="read the pages over HTTP from a Daphne server")
+    parser.add_argument("--samples", type=int, default=40, help="pages read per case (default 40)")
+    parser.add_argument("--budget-ms", type=float, default=30.0, help="median allowed for a page (default 30)")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--plans", action="store_true", help="print every case's plan")
     args = parser.parse_args()
 
-    os.environ.setdefault(
-        "DATABASE_URL",
-        os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/approval_inbox_bench"),
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    _create_database(os.environ["DATABASE_URL"], drop=args.rebuild)
-
-    import django
-
-    django.setup()
+    database_create(args.database_url, drop=args.rebuild)
+    django_setup(args.database_url, args.redis_url)
     from django.core.management import call_command
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from django.contrib.auth.models import Group
-
     from apps.accounts.models import User
-    from apps.humantasks.models import HumanTask, Queue
-    from apps.humantasks.selectors import INBOX_SORTS, InboxFilters, inbox_for
-    from apps.humantasks.services import queue_create
+    from apps.humantasks.models import HumanTask
 
     existing = HumanTask.objects.count()
-    if 0 < existing < args.tasks:
-        print(f"the benchmark database holds {existing} tasks, not {args.tasks}: run with --rebuild")
-        return 1
+    if 0 < existing != args.tasks:
+        raise SystemExit(f"the benchmark database holds {existing} tasks, not {args.tasks}: run with --rebuild")
     if existing == 0:
-        _build(args.tasks, connection, queue_create, Group, Queue, User)
-
+        began = time.perf_counter()
+        _build(args.tasks, seed=args.seed)
+        print(f"built {args.tasks} tasks in {time.perf_counter() - began:.0f} s", flush=True)
     user = User.objects.get(username="bench-user")
+    due = datetime(2027, 1, 1, tzinfo=UTC) + timedelta(days=3)
     cases = {
-        "3 queues, open, first page": InboxFilters(),
-        "3 queues, one process kind": InboxFilters(kinds=("purchase_order",)),
-        "1 queue": InboxFilters(queues=("bench-q1",)),
-        "3 queues, min priority 80": InboxFilters(min_priority=80),
-        "text search": InboxFilters(text="order 12345"),
-        "3 queues, due soonest": (InboxFilters(), "due"),
-        "3 queues, oldest first": (InboxFilters(), "age"),
+        "3 queues, open+claimed (default)": {},
+        "one queue": {"queue": "bench-q1"},
+        "state open": {"state": "open"},
+        "state claimed": {"state": "claimed"},
+        "one process kind": {"kind": "purchase_order"},
+        "assignee me": {"assignee": "me"},
+        "priority at least 80": {"priority": 80},
+        "due before": {"due_before": due.isoformat()},
+        "text search": {"q": "order 12345"},
+        "next page (cursor)": {"cursor": None},
     }
+    results = []
     failed = False
-    for name, case in cases.items():
-        filters, sort = case if isinstance(case, tuple) else (case, "priority")
-        sort = INBOX_SORTS[sort]
-        timings = []
-        for _ in range(15):
-            user = User.objects.get(pk=user.pk)  # drop Django's per-object permission cache
-            start = time.perf_counter()
-            page = inbox_for(user=user, filters=filters, limit=50, sort=sort)
-            timings.append((time.perf_counter() - start) * 1000)
-        median = statistics.median(timings)
-        print(f"{name:32} {len(page.tasks):3} tasks  median {median:7.2f} ms  (min {min(timings):.2f})")
-        plan = _explain_merge(connection, user, filters, inbox_for, sort)
-        sorts_everything = "Sort" in plan and "Index" not in plan
-        if median > args.budget_ms or sorts_everything:
-            failed = True
-            print(plan)
-    if "--plans" in sys.argv:
-        print(_explain_merge(connection, user, InboxFilters(), inbox_for, INBOX_SORTS["priority"]))
+    http = _HttpReader(args) if args.http else None
+    try:
+        for name, params in cases.items():
+            filters, after = _filters_for(user, params)
+            if "cursor" in params:
+                from apps.humantasks.selectors import inbox_for
+
+                after = inbox_for(user=user, filters=filters, limit=50).next_cursor
+                params = {"cursor": after.encode()}
+            timings = http.read(params, args.samples) if http else _read_in_process(user, filters, after, args.samples)
+            sql, plan = _merge_query(connection, user, filters, after)
+            sql_ms = _time_sql(connection, sql)
+            index_walk = "Index" in plan and not _sorts_everything(plan)
+            figures = summary_ms(timings)
+            failed |= not index_walk or figures["p50_ms"] > args.budget_ms
+            results.append(
+                {"name": name, "http": figures, "sql_ms": sql_ms, "index_walk": index_walk, "plan": plan}
+            )
+            print(
+                f"{name:34} p50 {figures['p50_ms']:7.2f} ms  p95 {figures['p95_ms']:7.2f} ms  "
+                f"SQL {sql_ms:6.2f} ms  {'index walk' if index_walk else 'SORTS EVERY MATCH'}",
+                flush=True,
+            )
+            if args.plans or not index_walk:
+                print(plan)
+    finally:
+        if http:
+            http.close()
+    emit({"tasks": args.tasks, "over_http": bool(args.http), "cases": results})
     return 1 if failed else 0
 
 
-def _explain_merge(connection, user, filters, inbox_for, sort) -> str:
+def _filters_for(user, params):
+    from apps.humantasks.models import OPEN_STATES
+    from apps.humantasks.selectors import InboxFilters
+
+    return (
+        InboxFilters(
+            queues=(params["queue"],) if "queue" in params else (),
+            states=(params["state"],) if "state" in params else OPEN_STATES,
+            kinds=(params["kind"],) if "kind" in params else (),
+            min_priority=params.get("priority"),
+            due_before=datetime.fromisoformat(params["due_before"]) if "due_before" in params else None,
+            assignee_id=user.pk if params.get("assignee") == "me" else None,
+            text=params.get("q", ""),
+        ),
+        None,
+    )
+
+
+def _read_in_process(user, filters, after, samples: int) -> list[float]:
+    from apps.accounts.models import User
+    from apps.humantasks.selectors import inbox_for
+
+    timings = []
+    for _ in range(samples):
+        fresh = User.objects.get(pk=user.pk)  # no permission cache carried over, as in a new request
+        began = time.perf_counter()
+        inbox_for(user=fresh, filters=filters, limit=50, after=after)
+        timings.append(time.perf_counter() - began)
+    return timings
+
+
+class _HttpReader:
+    """One Daphne server on the benchmark's database; pages read with the person's API key."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import httpx
+        from django.db import connections
+
+        from apps.accounts.models import User
+        from apps.accounts.services import api_key_create
+        from servers import production_shape
+
+        self.key = api_key_create(user=User.objects.get(username="bench-user"), name="bench", actor=None)[1]
+        connections.close_all()
+        self.shape = production_shape(database_url=args.database_url, redis_url=args.redis_url, web=1, workers=0)
+        url = self.shape.__enter__()[0]
+        self.client = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Api-Key {self.key}"})
+
+    def read(self, params: dict, samples: int) -> list[float]:
+        query = {"page_size": 50, **params}
+        for _ in range(3):  # warm up
+            self.client.get("/api/v1/tasks/", params=query).raise_for_status()
+        timings = []
+        for _ in range(samples):
+            began = time.perf_counter()
+            answer = self.client.get("/api/v1/tasks/", params=query)
+            timings.append(time.perf_counter() - began)
+            answer.raise_for_status()
+        return timings
+
+    def close(self) -> None:
+        self.client.close()
+        self.shape.__exit__(None, None, None)
+
+
+def _merge_query(connection, user, filters, after) -> tuple[str, str]:
+    """The page's merge query (the UNION ALL of per-queue walks) and its EXPLAIN ANALYZE."""
     from django.test.utils import CaptureQueriesContext
 
+    from apps.humantasks.selectors import inbox_for
+
     with CaptureQueriesContext(connection) as captured:
-        inbox_for(user=user, filters=filters, limit=50, sort=sort)
-    column = f'"humantasks_humantask"."{sort.fields[0]}"'
-    merge_sql = next(
-        q["sql"] for q in captured.captured_queries if column in q["sql"] and "LIMIT" in q["sql"]
+        inbox_for(user=user, filters=filters, limit=50, after=after)
+    sql = next(
+        q["sql"]
+        for q in captured.captured_queries
+        if '"humantasks_humantask"."due_at"' in q["sql"] and "LIMIT" in q["sql"]
     )
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + merge_sql)
-        return "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql)
+        return sql, "\n".join(row[0] for row in cursor.fetchall())
 
 
-def _create_database(url: str, *, drop: bool) -> None:
-    import psycopg
+def _time_sql(connection, sql: str, repeats: int = 20) -> float:
+    """Median milliseconds of the query from this client, as pgbench times the raw one."""
+    timings = []
+    with connection.cursor() as cursor:
+        for _ in range(repeats):
+            began = time.perf_counter()
+            cursor.execute(sql)
+            cursor.fetchall()
+            timings.append(time.perf_counter() - began)
+    return 1000 * statistics.median(timings)
 
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if drop:
-            # The audit trigger refuses TRUNCATE even here: a fresh database is the way to start over.
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+
+def _sorts_everything(plan: str) -> bool:
+    """A Sort node directly over a scan of the task table (every match sorted) rather than over
+    the few rows of the per-queue walks' Append or Merge."""
+    lines = plan.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith("->  Sort") or line.strip().startswith("Sort"):
+            below = next((nxt.strip() for nxt in lines[i + 1 :] if nxt.strip().startswith("->")), "")
+            if "Seq Scan" in below or "Bitmap Heap Scan" in below:
+                return True
+    return False
 
 
-def _build(count, connection, queue_create, Group, Queue, User) -> None:
-    print(f"building {count} tasks ...", flush=True)
+def _build(count: int, *, seed: int) -> None:
+    """Roles, queues and the person; then instances and tasks with COPY, from a seeded generator."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    from apps.accounts.models import User
+    from apps.humantasks.models import Queue
+    from apps.humantasks.services import queue_create
+
     managers, _ = Group.objects.get_or_create(name="bench-managers")
     queues = []
-    for i in range(20):
+    for i in range(QUEUES):
         role, _ = Group.objects.get_or_create(name=f"bench-role-{i}")
         queue = Queue.objects.filter(slug=f"bench-q{i}").first() or queue_create(
             slug=f"bench-q{i}", name=f"Bench {i}", role=role, managers=managers, actor=None
         )
-        queues.append(queue)
+        queues.append(queue.pk)
     user, _ = User.objects.get_or_create(username="bench-user")
     user.groups.set(Group.objects.filter(name__in=["bench-role-1", "bench-role-2", "bench-role-3"]))
-    first_queue = min(q.pk for q in queues)
+    others = [User.objects.get_or_create(username=f"bench-worker{i}")[0].pk for i in range(20)]
+
+    rng = random.Random(seed)
+    now = datetime(2027, 1, 1, tzinfo=UTC)
     instances = max(1, count // 100)
+    connection.ensure_connection()
+    raw = connection.connection  # psycopg 3: COPY ... FROM STDIN with write_row
+    with raw.cursor() as cursor:
+        with cursor.copy(
+            "COPY workflows_workflowinstance (kind, definition_version, business_key, state, data,"
+            " created_at, updated_at, version) FROM STDIN"
+        ) as copy:
+            for g in range(instances):
+                copy.write_row((KINDS[g % 3], 1, f"BENCH-{g}", "team_lead_review", "{}", now, now, 1))
+        cursor.execute("SELECT min(id) FROM workflows_workflowinstance")
+        first_instance = cursor.fetchone()[0]
+        with cursor.copy(
+            "COPY humantasks_humantask (instance_id, process_kind, queue_id, step, activation, title, state,"
+            " assignee_id, claimed_at, priority, due_at, is_confidential, outcome, decision_data, comment,"
+            " created_at, updated_at, version) FROM STDIN"
+        ) as copy:
+            for g in range(count):
+                instance = g % instances
+                roll = rng.random()
+                state = "open" if roll < 0.1 else "claimed" if roll < 0.2 else "completed"
+                assignee = None
+                if state == "claimed":
+                    assignee = user.pk if rng.random() < 0.05 else rng.choice(others)
+                copy.write_row(
+                    (
+                        first_instance + instance,
+                        KINDS[instance % 3],
+                        queues[rng.randrange(QUEUES)],
+                        "bench_step",
+                        uuid.UUID(int=rng.getrandbits(128)),
+                        f"Approve order {g}",
+                        state,
+                        assignee,
+                        now if assignee else None,
+                        rng.randrange(101),
+                        now + timedelta(minutes=rng.randrange(10_000)),
+                        False,
+                        "",
+                        "{}",
+                        "",
+                        now,
+                        now,
+                        1,
+                    )
+                )
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO workflows_workflowinstance
-                (kind, definition_version, business_key, state, data, created_at, updated_at, version)
-            SELECT CASE WHEN g %% 3 = 0 THEN 'purchase_order' WHEN g %% 3 = 1 THEN 'account_activation'
-                        ELSE 'employee_onboarding' END,
-                   1, 'BENCH-' || g, 'team_lead_review', '{}'::jsonb, now(), now(), 1
-            FROM generate_series(1, %s) AS g
-            """,
-            [instances],
-        )
-        cursor.execute(
-            """
-            INSERT INTO humantasks_humantask
-                (instance_id, process_kind, queue_id, step, activation, title, state, priority, due_at,
-                 is_confidential, outcome, decision_data, comment, created_at, updated_at, version)
-            SELECT 1 + (g %% %s),
-                   CASE WHEN g %% 3 = 0 THEN 'purchase_order' WHEN g %% 3 = 1 THEN 'account_activation'
-                        ELSE 'employee_onboarding' END,
-                   %s + (g %% 20), 'bench_step', md5(g::text)::uuid, 'Approve order ' || g,
-                   CASE WHEN (g / 20) %% 10 = 0 THEN 'open'
-                        WHEN (g / 20) %% 10 = 1 THEN 'claimed' ELSE 'completed' END,
-                   (g::bigint * 7919) %% 101, now() + ((g::bigint * 104729) %% 10000) * interval '1 minute',
-                   false, '', '{}'::jsonb, '', now(), now(), 1
-            FROM generate_series(1, %s) AS g
-            """,
-            [instances, first_queue, count],
-        )
         cursor.execute("ANALYZE humantasks_humantask")
+        cursor.execute("ANALYZE workflows_workflowinstance")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
