@@ -37,13 +37,17 @@ KINDS = ("purchase_order", "account_activation", "employee_onboarding")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=12, help="the generator's seed (default 12)")
     parser.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark data")
     parser.add_argument("--http", action="store_true", help="read the pages over HTTP from a Daphne server")
     parser.add_argument("--samples", type=int, default=40, help="pages read per case (default 40)")
-    parser.add_argument("--budget-ms", type=float, default=30.0, help="median allowed for a page (default 30)")
+    parser.add_argument(
+        "--budget-ms", type=float, default=30.0, help="median allowed for a page (default 30)"
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--plans", action="store_true", help="print every case's plan")
@@ -60,7 +64,9 @@ def main() -> int:
 
     existing = HumanTask.objects.count()
     if 0 < existing != args.tasks:
-        raise SystemExit(f"the benchmark database holds {existing} tasks, not {args.tasks}: run with --rebuild")
+        raise SystemExit(
+            f"the benchmark database holds {existing} tasks, not {args.tasks}: run with --rebuild"
+        )
     if existing == 0:
         began = time.perf_counter()
         _build(args.tasks, seed=args.seed)
@@ -90,7 +96,11 @@ def main() -> int:
 
                 after = inbox_for(user=user, filters=filters, limit=50).next_cursor
                 params = {"cursor": after.encode()}
-            timings = http.read(params, args.samples) if http else _read_in_process(user, filters, after, args.samples)
+            timings = (
+                http.read(params, args.samples)
+                if http
+                else _read_in_process(user, filters, after, args.samples)
+            )
             sql, plan = _merge_query(connection, user, filters, after)
             sql_ms = _time_sql(connection, sql)
             index_walk = "Index" in plan and not _sorts_everything(plan)
@@ -150,14 +160,16 @@ class _HttpReader:
     def __init__(self, args: argparse.Namespace) -> None:
         import httpx
         from django.db import connections
+        from servers import production_shape
 
         from apps.accounts.models import User
         from apps.accounts.services import api_key_create
-        from servers import production_shape
 
         self.key = api_key_create(user=User.objects.get(username="bench-user"), name="bench", actor=None)[1]
         connections.close_all()
-        self.shape = production_shape(database_url=args.database_url, redis_url=args.redis_url, web=1, workers=0)
+        self.shape = production_shape(
+            database_url=args.database_url, redis_url=args.redis_url, web=1, workers=0
+        )
         url = self.shape.__enter__()[0]
         self.client = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Api-Key {self.key}"})
 

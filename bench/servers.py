@@ -26,6 +26,12 @@ SERVERS_VENV = Path("/tmp/approval-bench/servers-venv")
 PROJECT_BIN = Path(sys.executable).parent
 
 
+class WebServers(list):
+    """The servers' base URLs, with the process ids of the web servers (for their memory)."""
+
+    pids: list[int]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -94,7 +100,7 @@ def web_command(server: str, port: int, *, processes: int = 1) -> list[str]:
 @contextmanager
 def production_shape(
     *, database_url: str, redis_url: str, web: int, workers: int, server: str = "daphne"
-) -> Iterator[list[str]]:
+) -> Iterator[WebServers]:
     """Start `web` web servers and `workers` Celery worker processes; yield the servers' base URLs.
 
     gunicorn is one server with `web` worker processes behind one port (its own balancing);
@@ -102,10 +108,11 @@ def production_shape(
     """
     env = {**os.environ, **bench_environment(database_url, redis_url)}
     processes: list[subprocess.Popen] = []
-    urls: list[str] = []
+    urls = WebServers()
+    urls.pids = []
     log = subprocess.DEVNULL
     try:
-        for _ in range(1 if server == "gunicorn" else web):
+        for _ in range(min(web, 1) if server == "gunicorn" else web):
             port = free_port()
             processes.append(
                 subprocess.Popen(
@@ -118,6 +125,7 @@ def production_shape(
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")
+            urls.pids.append(processes[-1].pid)
         for i in range(workers):
             processes.append(
                 subprocess.Popen(
