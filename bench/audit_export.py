@@ -128,8 +128,8 @@ def _build(connection, count: int, *, offset: int) -> None:
             }
         )
         with cursor.copy(
-            "COPY audit_auditevent (chain_key, seq, occurred_at, actor_type, actor_label, action, instance_id,"
-            " from_state, to_state, data, request_id, prev_hash, hash) FROM STDIN"
+            "COPY audit_auditevent (chain_key, seq, occurred_at, actor_type, actor_label, action,"
+            " instance_id, from_state, to_state, data, request_id, prev_hash, hash) FROM STDIN"
         ) as copy:
             for g in range(count):
                 chain, seq = divmod(g, 10)
