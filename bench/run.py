@@ -66,19 +66,23 @@ class Report:
         return f"target {bound}: {'ok' if ok else 'MISSED'}"
 
 
-def part(script: str, *args: str, env_url: tuple[str, str]) -> dict[str, Any]:
+def part(script: str, *args: str, env_url: tuple[str, str], tree: Path | None = None) -> dict[str, Any]:
+    """Run one part as its own process; `tree` runs another checkout's code (its bench/ folder)."""
     database_url, redis_url = env_url
+    here, root = (tree / "bench", tree) if tree else (HERE, ROOT)
     command = [
         sys.executable,
-        str(HERE / script),
+        str(here / script),
         "--database-url",
         database_url,
         "--redis-url",
         redis_url,
         *args,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode:
+    done = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    # A part that measured but judged its own figures (inbox_query exits 1 on a sorting plan)
+    # still reports them; only a part that reports nothing failed.
+    if "BENCH-RESULT " not in done.stdout:
         raise SystemExit(f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
     return read_result(done.stdout)
 
@@ -92,6 +96,20 @@ def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflo
     rounds = []
     for r in range(args.rounds):
         ours = part("code_ops.py", "--n", str(args.n), env_url=(args.database_url, args.redis_url))
+        if args.baseline_tree:
+            before = part(
+                "code_ops.py",
+                "--n",
+                str(args.n),
+                env_url=(args.database_url, args.redis_url),
+                tree=args.baseline_tree,
+            )
+            ours["before"] = before
+            report.line(
+                f"round {r + 1}: before (--baseline-tree) start {before['start_per_s']:.1f}/s, claim+complete "
+                f"{before['claim_complete_per_s']:.1f}/s, end-to-end {before['end_to_end_per_s']:.1f}/s, "
+                f"SQL {before['start_sql']} + {before['claim_complete_sql']}"
+            )
         theirs = viewflow.run(n=args.n)
         pg = raw.run("approve.sql", clients=1, seconds=args.pg_seconds)
         rounds.append((ours, theirs, pg))
@@ -118,6 +136,11 @@ def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflo
             f"{ratio:13.2f}x {median([p['tps'] for _, _, p in rounds]):9.0f} {raw_ratio:8.3f}x"
         )
         report.figures[f"code_{key}_vs_viewflow"] = ratio
+    if args.baseline_tree:
+        for label, key, _unit in rows:
+            ratio = median([o[key] / o["before"][key] for o, _, _ in rounds])
+            report.line(f"{label:20} now / before: {ratio:.2f}x (median of {len(rounds)} rounds)")
+            report.figures[f"code_{key}_vs_before"] = ratio
     e2e = report.figures["code_end_to_end_per_s_vs_viewflow"]
     report.line(
         f"end-to-end vs viewflow: {e2e:.2f}x  {report.check('end-to-end vs viewflow', e2e, at_least=TARGETS['end_to_end_vs_viewflow'])}"
@@ -160,6 +183,28 @@ def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None
             env_url=(args.database_url, args.redis_url),
         )
         pg = raw.run("approve.sql", clients=clients, seconds=args.pg_seconds)
+        if args.baseline_tree:
+            before = part(
+                "http_load.py",
+                "--clients",
+                str(clients),
+                "--seconds",
+                str(args.http_seconds),
+                "--web",
+                str(args.web),
+                "--workers",
+                str(args.workers),
+                "--server",
+                args.server,
+                env_url=(args.database_url, args.redis_url),
+                tree=args.baseline_tree,
+            )
+            ours["before"] = before
+            report.line(
+                f"{'before':>7} {before['pairs_per_s']:8.1f} {before['request']['p50_ms']:8.1f} {before['request']['p95_ms']:8.1f} "
+                f"{before['request']['p99_ms']:8.1f} {before['pair']['p95_ms']:9.1f} {before['errors']:6}   (--baseline-tree, "
+                f"now/before throughput {ours['pairs_per_s'] / before['pairs_per_s']:.2f}x)"
+            )
         ratio = ours["pairs_per_s"] / pg["tps"]
         results[clients] = (ours, pg, ratio)
         report.line(
@@ -175,6 +220,29 @@ def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None
             f"16 clients: throughput vs raw {ratio:.3f} {report.check('HTTP throughput vs raw at 16 clients', ratio, at_least=TARGETS['http_throughput_vs_raw_16'])}"
         )
     report.figures["http"] = {str(c): [o, p, r] for c, (o, p, r) in results.items()}
+    if args.compare_servers:
+        clients = max(args.clients)
+        report.line(f"serving shapes at {clients} clients ({args.web} processes each; interleaved rounds):")
+        for server in ("daphne", "uvicorn", "gunicorn", "daphne", "uvicorn", "gunicorn"):
+            shape = part(
+                "http_load.py",
+                "--clients",
+                str(clients),
+                "--seconds",
+                str(args.http_seconds),
+                "--web",
+                str(args.web),
+                "--workers",
+                str(args.workers),
+                "--server",
+                server,
+                env_url=(args.database_url, args.redis_url),
+            )
+            report.line(
+                f"  {server:9} {shape['pairs_per_s']:7.1f} pairs/s  request p50 {shape['request']['p50_ms']:7.1f} "
+                f"p95 {shape['request']['p95_ms']:7.1f} p99 {shape['request']['p99_ms']:7.1f} ms  errors {shape['errors']}"
+            )
+            report.figures.setdefault("servers", []).append([server, shape])
 
 
 def run_inbox(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None:
@@ -308,6 +376,17 @@ def main() -> int:
         "--export-events", type=int, default=1_000_000, help="audit events in part 5 (default 1,000,000)"
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild parts 3's and 5's generated data")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another checkout with this bench/ folder (e.g. from `git archive main`): parts 1 and 2 "
+        "run its code too, interleaved, and print now/before ratios",
+    )
+    parser.add_argument(
+        "--compare-servers",
+        action="store_true",
+        help="part 2 also runs Daphne, Uvicorn and gunicorn+Uvicorn workers at the largest client count",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="print SQL statements and query plans")
     args = parser.parse_args()
