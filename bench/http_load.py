@@ -53,18 +53,26 @@ async def lead_works(
         if time.perf_counter() >= stop_at:
             return
         began = time.perf_counter()
-        claim = await client.post(f"/api/v1/tasks/{task_id}/claim/", json={}, headers=headers)
+        try:
+            claim = await client.post(f"/api/v1/tasks/{task_id}/claim/", json={}, headers=headers)
+        except httpx.HTTPError as error:  # a dropped connection is an error, not the end of the run
+            out["errors"].append(type(error).__name__)
+            continue
         claimed = time.perf_counter()
         out["requests"].append(claimed - began)
         if claim.status_code != 200:
             out["errors"].append(claim.status_code)
             continue
         version = claim.json()["version"]
-        complete = await client.post(
-            f"/api/v1/tasks/{task_id}/complete/",
-            json={"outcome": "approve", "comment": "Within budget"},
-            headers={**headers, "If-Match": f'"{version}"'},
-        )
+        try:
+            complete = await client.post(
+                f"/api/v1/tasks/{task_id}/complete/",
+                json={"outcome": "approve", "comment": "Within budget"},
+                headers={**headers, "If-Match": f'"{version}"'},
+            )
+        except httpx.HTTPError as error:
+            out["errors"].append(type(error).__name__)
+            continue
         done = time.perf_counter()
         out["requests"].append(done - claimed)
         if complete.status_code != 200:
@@ -146,7 +154,7 @@ def main() -> None:
             "request": summary_ms(out["requests"]),
             "pair": summary_ms(out["pairs"]),
             "errors": len(out["errors"]),
-            "error_statuses": sorted(set(out["errors"])),
+            "error_statuses": sorted({str(e) for e in out["errors"]}),
             "ran_out_of_tasks": out["ran_out"],
         }
     )

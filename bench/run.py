@@ -299,7 +299,7 @@ def run_activations(args: argparse.Namespace, report: Report) -> None:
     report.line(
         f"{ours['activations']} activations, {ours['steps']} automated steps in {ours['seconds']:.1f} s: "
         f"{ours['steps_per_s']:.1f} steps/s, {ours['activations_per_s']:.1f} activations/s "
-        f"(started over the API; {ours['active']} active, {ours['risk_review']} to risk review)"
+        f"(started from code by the integration client; {ours['active']} active, {ours['risk_review']} to risk review)"
     )
     report.figures["activations"] = ours
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.ops.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.security_headers.ContentSecurityPolicyMiddleware",
     "apps.core.security_headers.PermissionsPolicyMiddleware",
@@ -401,6 +402,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
 )
 OUTBOX_RELAY_SWEEP_SECONDS = env.float("OUTBOX_RELAY_SWEEP_SECONDS", default=2.0)
 OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
+# /metrics (Prometheus): scrapers send "Authorization: Bearer <METRICS_TOKEN>"; with no token
+# set, only loopback addresses are answered.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SLA_TIMER_SECONDS = env.float("SLA_TIMER_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "notifications.outbox_relay", "schedule": OUTBOX_RELAY_SWEEP_SECONDS},

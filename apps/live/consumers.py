@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from apps.core.metrics import websocket_connected, websocket_disconnected
 from apps.humantasks.selectors import live_streams_for
 from apps.live.throttle import frame_bucket
 from apps.notifications.live import (
@@ -95,12 +96,16 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_SIGNED_OUT)
             return
         await self._subscribe(streams)
+        self.counted = True
+        websocket_connected()
         heads = await _store_call(live_heads)(streams=streams)
         await self._presence()
         self.recheck = asyncio.ensure_future(self._recheck_forever())
         await self._send({"type": "hello", "user": user.get_username(), "streams": heads})
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            websocket_disconnected()
         if self.recheck is not None:
             self.recheck.cancel()
         for stream in list(self.last):

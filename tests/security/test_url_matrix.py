@@ -113,6 +113,8 @@ MATRIX: dict[str, Row] = {
     "oversight/verification/start/": row("POST", "", "302/302 404/404 404/404 404/404 404/404 302/302 404/404"),
     "oversight/verification/<int:verification_id>/": row("GET", "", "302/302 404/404 404/404 404/404 404/404 404/404 404/404", path="/oversight/verification/999999/"),
     "oversight/dashboard/": row("GET", "", "302/302 404/404 404/404 404/404 200/200 200/200 404/404"),
+    # Prometheus scrapes from loopback (the test client's address) or with METRICS_TOKEN.
+    "metrics": row("GET", "", "200/200 200/200 200/200 200/200 200/200 200/200 200/200"),
     "accounts/login/": row("GET", "", "200/200 200/200 200/200 200/200 200/200 200/200 200/200"),
     "accounts/logout/": row("POST", "", "302/302 302/302 302/302 302/302 302/302 302/302 302/302"),
     "oidc/authenticate/": row("GET", "", "404/404 404/404 404/404 404/404 404/404 404/404 404/404"),
