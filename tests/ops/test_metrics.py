@@ -18,7 +18,7 @@ from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_claim
 from apps.workflows.services import instance_start
 from config.env import BASE_DIR
-from tests.conftest import account_activation_data, purchase_order_data
+from tests.factories import account_activation_data, purchase_order_data
 from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
