@@ -83,6 +83,7 @@ class Clients:
         self.sockets: list = []
         self.readers: list = []
         self.dropped = 0  # sockets the server closed before the bench did
+        self.close_codes: dict[int | None, int] = {}
 
     def run(self, coroutine, timeout: float = 600):  # type: ignore[no-untyped-def]
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -114,6 +115,7 @@ class Clients:
         except Exception:
             pass
         self.dropped += 1
+        self.close_codes[connection.close_code] = self.close_codes.get(connection.close_code, 0) + 1
 
     def connect(self, urls: list[str], key: str, count: int, *, at_once: int = 50) -> None:
         async def all_of_them() -> None:
@@ -204,6 +206,8 @@ def main() -> int:
 
         daphne = str(Path(sys.executable).with_name("daphne"))
         ports = [_free_port(), _free_port()]
+        logs = Path(os.environ.get("BENCH_LOG", "/tmp/bench-live-daphne.log"))
+        logs.unlink(missing_ok=True)
         for port in ports:
             children.append(
                 subprocess.Popen(
@@ -211,7 +215,7 @@ def main() -> int:
                     cwd=ROOT,
                     env={**os.environ},
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=logs.open("ab"),
                 )
             )
         for port in ports:
@@ -271,6 +275,10 @@ def main() -> int:
             + (f", {fan_missing} frames missing" if fan_missing else "")
             + (f", {fan_dropped} sockets closed by the servers" if fan_dropped else "")
         )
+        if clients.close_codes:
+            print(
+                f"close codes of the sockets the servers closed: {clients.close_codes} (servers' log: {logs})"
+            )
         print(f"load average after: {os.getloadavg()}")
         ok = (
             p95 <= args.p95_budget_ms
