@@ -180,12 +180,24 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # (what each stream was sent, for clients that reconnect) live in Redis when there is one;
 # in memory otherwise, which is only right for the embedded default's single server process.
 CHANNEL_LAYER_REDIS_URL = env.str("CHANNEL_LAYER_REDIS_URL", default=REDIS_URL)
+
+
+def channel_layer_host(url: str) -> dict[str, object]:
+    """channels-redis waits for messages with a 5 s blocking pop; redis-py's default read
+    timeout is also 5 s, so on a busy machine an idle socket's wait times out and Daphne
+    closes it with 1011 (and the message in flight is lost). Read for longer than the pop."""
+    return {"address": url, "socket_timeout": 30}
+
+
 CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="asgi")
 if CHANNEL_LAYER_REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [CHANNEL_LAYER_REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+            "CONFIG": {
+                "hosts": [channel_layer_host(CHANNEL_LAYER_REDIS_URL)],
+                "prefix": CHANNEL_LAYER_PREFIX,
+            },
         }
     }
 else:

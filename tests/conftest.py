@@ -113,12 +113,14 @@ def live_on(settings: Any) -> Iterator[Callable[..., str]]:
     keys of this test's own (the prefix it returns); back to the test settings afterwards."""
     from channels.layers import channel_layers
 
+    from config.settings import channel_layer_host
+
     def point(url: str, prefix: str | None = None) -> str:
         prefix = prefix or f"t{uuid.uuid4().hex[:12]}"
         settings.CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [url], "prefix": prefix},
+                "CONFIG": {"hosts": [channel_layer_host(url)], "prefix": prefix},
             }
         }
         settings.LIVE_REDIS_URL = url

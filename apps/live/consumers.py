@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import random
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -59,6 +60,14 @@ def _streams_for(user_id: int) -> list[str] | None:
 
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     return None if user is None else live_streams_for(user=user)
+
+
+@database_sync_to_async
+def _still_active(user_id: int) -> bool:
+    """The periodic re-check's one query (streams are recomputed only when access changes)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
 
 
 @database_sync_to_async
@@ -256,14 +265,17 @@ class InboxConsumer(AsyncWebsocketConsumer):
     async def _recheck_forever(self) -> None:
         """A lost control message must not keep a deactivated or signed-out person listening."""
         try:
+            # Jittered (50-100 % of the period): sockets opened together, after a deploy,
+            # must not all query the database in the same instant.
+            await asyncio.sleep(settings.LIVE_RECHECK_SECONDS * (0.5 + random.random() / 2))
             while True:
-                await asyncio.sleep(settings.LIVE_RECHECK_SECONDS)
-                if await _streams_for(self.user_id) is None or (
+                if not await _still_active(self.user_id) or (
                     self.session_key and not await _session_alive(self.session_key)
                 ):
                     await self.close(code=CLOSE_SIGNED_OUT)
                     return
                 await self._presence()
+                await asyncio.sleep(settings.LIVE_RECHECK_SECONDS)
         except asyncio.CancelledError:
             pass
         except Exception:

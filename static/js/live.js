@@ -47,8 +47,7 @@
   function redrawRow(taskId, closed) {
     var table = document.querySelector("table[data-live-inbox]");
     if (!table) {
-      // An empty inbox has no table yet: draw the page again.
-      if (document.querySelector(".empty-state") && !closed) window.location.reload();
+      if (document.querySelector(".empty-state") && !closed) drawFirstRows();
       return;
     }
     var row = table.querySelector('tr[data-task-id="' + taskId + '"]');
@@ -65,6 +64,28 @@
       var current = table.querySelector('tr[data-task-id="' + taskId + '"]');
       if (status === 404 && current) current.remove(); // out of the reader's reach now
     });
+  }
+
+  // An empty inbox has no table yet: take it from the page drawn afresh (no reload, so the
+  // socket and the rest of the page stay as they are).
+  function drawFirstRows() {
+    fetchText(window.location.href).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("table[data-live-inbox]");
+      if (!fresh) return;
+      var table = document.querySelector("table[data-live-inbox]");
+      var empty = document.querySelector(".empty-state");
+      if (!table && empty) {
+        empty.replaceWith(document.adoptNode(fresh));
+        return;
+      }
+      // Two events raced to draw it: add the rows the first drawing did not have yet.
+      if (!table) return;
+      Array.prototype.forEach.call(fresh.querySelectorAll("tr[data-task-id]"), function (row) {
+        if (!table.querySelector('tr[data-task-id="' + row.getAttribute("data-task-id") + '"]')) {
+          table.tBodies[0].prepend(document.adoptNode(row));
+        }
+      });
+    }, function () {});
   }
 
   function onTaskPage(event) {
@@ -117,7 +138,11 @@
         socket.send(JSON.stringify({ type: "resume", after: cursor }));
         break;
       case "event": apply(frame); break;
-      case "resumed": cursor = frame.streams; break;
+      case "resumed":
+        cursor = frame.streams;
+        // Subscribed and caught up: from here every event and bell reaches this page.
+        document.documentElement.setAttribute("data-live", "live");
+        break;
       case "refresh": outOfStep(); break;
       case "access_changed": cursor = frame.streams; outOfStep(); break;
       case "bell": redrawBell(); break;

@@ -109,3 +109,8 @@ def beside_the_browser(call: Callable[[], T]) -> T:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result()
+
+
+# The live inbox's tests run the browser against real Daphne servers (tests/live/servers.py).
+from tests.api.conftest import key_for  # noqa: E402, F401 (fixture)
+from tests.live.servers import _daphne_pair, live_servers  # noqa: E402, F401 (fixtures)

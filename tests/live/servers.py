@@ -63,9 +63,9 @@ class LiveServers:
     directory: Path
     started: list[DaphneServer] = field(default_factory=list)
 
-    def start(self, name: str, **overrides: Any) -> DaphneServer:
-        port = free_port()
-        server_env = {
+    def environment(self, **overrides: Any) -> dict[str, str]:
+        """What a server process of these tests runs with (beat's timers, too)."""
+        return {
             **env.ENVIRON,
             "DJANGO_SETTINGS_MODULE": "config.settings_test",
             "TEST_DATABASE_URL": test_database_url(),
@@ -77,6 +77,10 @@ class LiveServers:
             "DJANGO_LOG_LEVEL": "WARNING",
             **{key: str(value) for key, value in overrides.items()},
         }
+
+    def start(self, name: str, **overrides: Any) -> DaphneServer:
+        port = free_port()
+        server_env = self.environment(**overrides)
         log = self.directory / f"daphne-{name}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
@@ -99,6 +103,22 @@ class LiveServers:
 
         wait_for(answers, timeout=60, interval=0.2, what=f"daphne {name} to answer")
         return server
+
+    def run(self, call: str) -> str:
+        """Runs `module.function` in a process of its own, as beat would (its after-commit
+        relay reaches the servers' sockets like any other process's); returns its result."""
+        module, _dot, function = call.rpartition(".")
+        code = f"import django; django.setup(); from {module} import {function}; print({function}())"
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=BASE_DIR,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        return done.stdout.strip().splitlines()[-1]
 
     def pair(self) -> tuple[DaphneServer, DaphneServer]:
         """Servers "a" and "b", started on first use."""
