@@ -357,6 +357,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Tasks and webhook deliveries both have a "state": the tasks' keeps the name StateEnum.
+    "ENUM_NAME_OVERRIDES": {"StateEnum": ["open", "claimed", "completed", "cancelled"]},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.api.schema.add_problem_responses",

@@ -16,7 +16,7 @@ from apps.accounts.models import User
 from apps.humantasks.models import HumanTask
 from apps.humantasks.services import task_claim
 from tests.browser.conftest import TIMEOUT_MS, beside_the_browser, sign_in
-from tests.conftest import purchase_order_data
+from tests.factories import purchase_order_data
 from tests.live.servers import DaphneServer, LiveServers
 
 pytestmark = [
