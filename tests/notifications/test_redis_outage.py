@@ -40,7 +40,9 @@ def test_rows_written_while_redis_is_down_are_all_delivered_when_it_returns(
             WorkflowInstance.objects.filter(pk__in=[a.pk for a in activations], state="active").count() == 4
         )
 
-    wait_for(all_active, timeout=60, interval=0.25, what="every activation to finish its checks")
+    # Workers reconnect to a Redis that came back on their own backoff; on a busy machine that
+    # has taken over a minute.
+    wait_for(all_active, timeout=120, interval=0.25, what="every activation to finish its checks")
     wait_for(lambda: not waiting.exists(), timeout=30, what="every outbox row to be delivered")
     for instance in [*activations, *orders]:
         rows = list(OutboxMessage.objects.filter(instance=instance).order_by("id"))
