@@ -48,6 +48,15 @@ def django_setup(database_url: str, redis_url: str) -> None:
     django.setup()
 
 
+def free_port() -> int:
+    """A port nothing on loopback listens on now, for a server the bench starts."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def database_create(url: str, *, drop: bool) -> bool:
     """Create the database `url` names; True when it was made now (it needs its data)."""
     import psycopg

@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,19 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _create_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
+from common import database_create, free_port  # noqa: E402 (after the path is set)
 
 
 class Arrivals:
@@ -101,8 +88,8 @@ def main() -> int:
     database_url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/approval_webhooks_bench"
     )
-    _create_database(database_url)
-    redis_port = _free_port()
+    database_create(database_url, drop=True)
+    redis_port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     settings_env = {
         "DATABASE_URL": database_url,
