@@ -16,6 +16,7 @@ from apps.humantasks.selectors import (
     attachments_of_instance,
     comments_of_instance,
     history_visible_to,
+    instances_taken_part_in,
     live_streams_for,
     task_with_access_for,
 )
@@ -213,13 +214,23 @@ def inbox_row_for(*, user: User, task_id: int) -> InboxRow:
 class InstanceNotes:
     comments: list[InstanceComment]
     attachments: list[InstanceAttachment]
+    may_add: bool
 
 
-def instance_notes_for(*, instance: WorkflowInstance) -> InstanceNotes:
-    """The comments and attachments of an instance the reader may see (two queries)."""
+def instance_notes_for(*, user: User, instance: WorkflowInstance, access: TaskAccess) -> InstanceNotes:
+    """The comments and attachments of an instance the reader may see (two queries), and
+    whether they may add to them. People who work or manage the task, and the instance's
+    own people, may without asking; only readers (auditors among them) cost a third query."""
+    may_add = (
+        access.work
+        or access.manage
+        or user.pk in (instance.requester_id, instance.started_by_id)
+        or instances_taken_part_in(user=user).filter(pk=instance.pk).exists()
+    )
     return InstanceNotes(
         comments=list(comments_of_instance(instance=instance)),
         attachments=list(attachments_of_instance(instance=instance)),
+        may_add=may_add,
     )
 
 

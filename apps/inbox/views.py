@@ -169,6 +169,6 @@ def _task_page(
         "live_after": live_cursor_for(user=request.user),
         # Opened from the inbox's list (htmx), the page is the right-hand pane's fragment.
         "base_template": "inbox/_pane.html" if request.htmx else "base.html",
-        "notes": instance_notes_for(instance=page.instance),
+        "notes": instance_notes_for(user=request.user, instance=page.instance, access=page.access),
     }
     return render(request, "inbox/task_detail.html", context, status=status)

@@ -433,7 +433,7 @@ def test_a_comment_mentions_only_people_who_may_see_the_process(people):
     assert "@lead2 please check" in page and "Comment added" in page
 
 
-@pytest.mark.parametrize("who,status", [("finance", 404), ("outsider", 404)])
+@pytest.mark.parametrize("who,status", [("finance", 404), ("outsider", 404), ("auditor", 403)])
 def test_people_who_may_not_see_the_process_cannot_comment_or_attach(people, who, status):
     order = start_order(people, "PO-1")
     client = as_(people[who])
@@ -446,6 +446,19 @@ def test_people_who_may_not_see_the_process_cannot_comment_or_attach(people, who
         client.post(reverse("inbox:instance_attach", args=[order.pk]), {"file": upload}).status_code == status
     )
     assert written() == before
+
+
+def test_auditors_read_the_notes_but_are_offered_no_forms(people):
+    order = start_order(people, "PO-1")
+    task = open_task(order)
+    as_(people["lead"]).post(reverse("inbox:instance_comment", args=[order.pk]), {"body": "Quote attached"})
+    auditor_page = as_(people["auditor"]).get(reverse("inbox:task", args=[task.pk])).content.decode()
+    assert "Quote attached" in auditor_page
+    assert reverse("inbox:instance_comment", args=[order.pk]) not in auditor_page
+    assert reverse("inbox:instance_attach", args=[order.pk]) not in auditor_page
+    assert "Auditors read the notes" in auditor_page
+    lead_page = as_(people["lead2"]).get(reverse("inbox:task", args=[task.pk])).content.decode()
+    assert reverse("inbox:instance_comment", args=[order.pk]) in lead_page
 
 
 @pytest.mark.parametrize("body", ["", "   ", "x" * 5001, "bad \x00 byte"])

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput, NotFound
+from apps.core.errors import InvalidInput, NotFound, NotPermitted
 from apps.humantasks.models import InstanceAttachment, InstanceComment
-from apps.humantasks.selectors import instances_visible_to
+from apps.humantasks.selectors import instances_taken_part_in, instances_visible_to
 from apps.notifications.services import outbox_put
 from apps.workflows.services import instance_lock
 from apps.workflows.validation import text_is_storable
@@ -39,9 +39,16 @@ def scan_nothing(file: UploadedFile) -> str | None:
     return None
 
 
+def _refuse_unless_taking_part(*, instance_id: int, actor: User) -> None:
+    if instances_taken_part_in(user=actor).filter(pk=instance_id).exists():
+        return
+    if instances_visible_to(user=actor).filter(pk=instance_id).exists():
+        raise NotPermitted("Auditors read a process's notes but do not add to them.")
+    raise NotFound("No such process instance.")
+
+
 def _lock_visible(*, instance_id: int, actor: User) -> WorkflowInstance:
-    if not instances_visible_to(user=actor).filter(pk=instance_id).exists():
-        raise NotFound("No such process instance.")
+    _refuse_unless_taking_part(instance_id=instance_id, actor=actor)
     instance = instance_lock(instance_id=instance_id)
     if instance is None:
         raise NotFound("No such process instance.")
@@ -111,8 +118,7 @@ def attachment_add(*, instance_id: int, actor: User, file: UploadedFile) -> Inst
     """Attach a file to an instance `actor` may see, within ATTACHMENT_MAX_BYTES and
     ATTACHMENT_CONTENT_TYPES, once ATTACHMENT_SCANNER accepts it. The file is stored
     through Django's default storage only after every check passed."""
-    if not instances_visible_to(user=actor).filter(pk=instance_id).exists():
-        raise NotFound("No such process instance.")
+    _refuse_unless_taking_part(instance_id=instance_id, actor=actor)
     if file.size is None or file.size == 0:
         raise InvalidInput("The file is empty.", errors={"file": ["The file is empty."]})
     limit = settings.ATTACHMENT_MAX_BYTES
