@@ -275,6 +275,17 @@ OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
 OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
+# Sign-out ends the provider's session too (OpenID Connect RP-Initiated Logout) when the provider
+# has an end_session_endpoint: named here, or read from its discovery document
+# (".../.well-known/openid-configuration"). Without one, sign-out is local only.
+OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
+OIDC_OP_DISCOVERY_ENDPOINT = env.str("OIDC_OP_DISCOVERY_ENDPOINT", default="")
+OIDC_DISCOVERY_CACHE_SECONDS = env.int("OIDC_DISCOVERY_CACHE_SECONDS", default=3600)
+# The id token is kept in the session as the sign-out's id_token_hint.
+OIDC_STORE_ID_TOKEN = True
+# A bearer token's userinfo answer is reused this long (never past the token's own expiry), so
+# an API client does not cost a call to the provider per request; 0 asks the provider every time.
+OIDC_USERINFO_CACHE_SECONDS = env.int("OIDC_USERINFO_CACHE_SECONDS", default=60)
 OIDC_SIGN_IN_ENABLED = bool(API_OIDC_ENABLED and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
 if OIDC_SIGN_IN_ENABLED:
     if "mozilla_django_oidc" not in INSTALLED_APPS:
