@@ -174,6 +174,8 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_REQUEST_BYTES", default=1_048_576)
+# While the database cannot be reached, requests answer 503 with this Retry-After (apps/core/errors.py).
+SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # The channel layer (websocket groups across server processes) and the live event store

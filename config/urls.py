@@ -23,3 +23,5 @@ urlpatterns = [
 
 # The site's own pages, in its layout (templates/400.html, 403.html, 404.html, 413.html, 500.html).
 handler400 = "apps.inbox.error_views.bad_request"
+# 503 with Retry-After while the database is out of reach (problem+json for the API), else 500.
+handler500 = "apps.core.error_views.server_error"
