@@ -410,6 +410,10 @@ else:
         # their own schedule, broker_connection_max_retries.)
         "max_retries": 0,
     }
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's, except that a lost connection is a connection error, not a worker-ending
+    # AttributeError (config/redis_broker.py).
+    CELERY_BROKER_TRANSPORT = "config.redis_broker:RedisTransport"
 # Deployments that share one broker give each its own queue.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # True runs jobs in the process that enqueues them (the test settings do this).
@@ -418,9 +422,6 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Celery's consumer, except that a lost Redis broker holding running jobs does not end the
-# worker (config/celery_worker.py).
-CELERY_WORKER_CONSUMER = "config.celery_worker:BrokerLossConsumer"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -1,5 +1,5 @@
 """A worker whose Redis broker vanishes while it runs a job stays up, reconnects when Redis is
-back, and finishes the work (config/celery_worker.py): a real worker, a redis-server of the
+back, and finishes the work (config/redis_broker.py): a real worker, a redis-server of the
 test's own, an automated step slow enough to be running when Redis goes."""
 
 from __future__ import annotations
