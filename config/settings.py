@@ -174,6 +174,8 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_REQUEST_BYTES", default=1_048_576)
+# While the database cannot be reached, requests answer 503 with this Retry-After (apps/core/errors.py).
+SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # The channel layer (websocket groups across server processes) and the live event store
@@ -275,6 +277,17 @@ OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
 OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
+# Sign-out ends the provider's session too (OpenID Connect RP-Initiated Logout) when the provider
+# has an end_session_endpoint: named here, or read from its discovery document
+# (".../.well-known/openid-configuration"). Without one, sign-out is local only.
+OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
+OIDC_OP_DISCOVERY_ENDPOINT = env.str("OIDC_OP_DISCOVERY_ENDPOINT", default="")
+OIDC_DISCOVERY_CACHE_SECONDS = env.int("OIDC_DISCOVERY_CACHE_SECONDS", default=3600)
+# The id token is kept in the session as the sign-out's id_token_hint.
+OIDC_STORE_ID_TOKEN = True
+# A bearer token's userinfo answer is reused this long (never past the token's own expiry), so
+# an API client does not cost a call to the provider per request; 0 asks the provider every time.
+OIDC_USERINFO_CACHE_SECONDS = env.int("OIDC_USERINFO_CACHE_SECONDS", default=60)
 OIDC_SIGN_IN_ENABLED = bool(API_OIDC_ENABLED and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
 if OIDC_SIGN_IN_ENABLED:
     if "mozilla_django_oidc" not in INSTALLED_APPS:
@@ -397,6 +410,10 @@ else:
         # their own schedule, broker_connection_max_retries.)
         "max_retries": 0,
     }
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's, except that a lost connection is a connection error, not a worker-ending
+    # AttributeError (config/redis_broker.py).
+    CELERY_BROKER_TRANSPORT = "config.redis_broker:RedisTransport"
 # Deployments that share one broker give each its own queue.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # True runs jobs in the process that enqueues them (the test settings do this).

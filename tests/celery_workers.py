@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ class RedisServer:
 
     port: int
     process: subprocess.Popen | None = None
+    # With a folder, every write goes to an append-only file there first, as the production
+    # compose file keeps the broker's queue: a restart loses nothing. Without one, a restart
+    # comes back empty.
+    directory: Path | None = None
 
     @property
     def url(self) -> str:
@@ -62,8 +67,12 @@ class RedisServer:
         executable = shutil.which("redis-server")
         if executable is None:
             pytest.skip("redis-server is not installed")
+        persistence = ["--appendonly", "no"]
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)]
         self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -84,19 +93,50 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
+def _spawn(command: list[str], worker_env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            command,
+            cwd=BASE_DIR,
+            env=worker_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @dataclass
 class Worker:
-    """One `celery -A config.celery_app worker` process group (its pool children, its beat)."""
+    """One `celery -A config.celery_app worker` process group (its pool children, its beat).
+
+    A supervised worker that exits on its own is started again, as the production compose
+    file's `restart: unless-stopped` does; `restarts` counts how often, and its log keeps why.
+    """
 
     name: str
     process: subprocess.Popen
     log: Path
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    supervised: bool = False
+    restarts: int = 0
+    stopped: bool = False
 
     def kill(self) -> None:
-        """SIGKILL the whole group at once: no warm shutdown, no acknowledgement."""
+        """SIGKILL the whole group at once: no warm shutdown, no acknowledgement (and no restart)."""
+        self.stopped = True
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def restart_if_exited(self) -> None:
+        if self.supervised and not self.stopped and self.process.poll() is not None:
+            self.restarts += 1
+            self.process = _spawn(self.command, self.env, self.log)
+
+    def unrecoverable_errors(self) -> list[str]:
+        """The reasons Celery gave each time this worker stopped itself."""
+        return [line for line in self.output().splitlines() if "Unrecoverable error" in line]
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -110,8 +150,23 @@ class Workers:
     base_env: dict[str, str]
     directory: Path
     started: list[Worker] = field(default_factory=list)
+    _supervisor: threading.Thread | None = None
+    _closing: threading.Event = field(default_factory=threading.Event)
 
-    def start(self, name: str = "w1", *, beat: bool = True, concurrency: int = 2, **overrides: Any) -> Worker:
+    def _supervise(self) -> None:
+        while not self._closing.wait(0.5):
+            for worker in list(self.started):
+                worker.restart_if_exited()
+
+    def start(
+        self,
+        name: str = "w1",
+        *,
+        beat: bool = True,
+        concurrency: int = 2,
+        supervised: bool = False,
+        **overrides: Any,
+    ) -> Worker:
         worker_env = {**self.base_env, **{key: str(value) for key, value in overrides.items()}}
         command = [
             CELERY, "-A", "config.celery_app", "worker",
@@ -121,17 +176,12 @@ class Workers:
         if beat:
             command += ["--beat", "--schedule", str(self.directory / f"{name}-beat-schedule")]
         log = self.directory / f"{name}-{len(self.started)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                command,
-                cwd=BASE_DIR,
-                env=worker_env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        worker = Worker(name, process, log)
+        process = _spawn(command, worker_env, log)
+        worker = Worker(name, process, log, command, worker_env, supervised=supervised)
         self.started.append(worker)
+        if supervised and self._supervisor is None:
+            self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+            self._supervisor.start()
         hostname = f"{name}@{socket.gethostname()}"
 
         def answers() -> bool:
@@ -143,6 +193,9 @@ class Workers:
         return worker
 
     def stop_all(self) -> None:
+        self._closing.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
         for worker in self.started:
             worker.kill()
 

@@ -24,8 +24,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api.problems import PROBLEM_CONTENT_TYPE, ApiProblem, problem_for
+from apps.api.problems import ApiProblem, problem_for
 from apps.api.services import idempotency_record_answer, idempotency_record_lock
+from apps.core.problems import PROBLEM_CONTENT_TYPE
 from apps.webhooks.signing import secret_decrypt, secret_encrypt
 
 HEADER = "Idempotency-Key"

@@ -18,25 +18,7 @@ from rest_framework.response import Response
 
 from apps.audit import context as audit_context
 from apps.core.errors import DomainError, http_status
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TYPE_PREFIX = "urn:approval-inbox:problem:"
-
-TITLES = {
-    400: "Bad request",
-    401: "Not authenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    412: "Precondition failed",
-    413: "Request too large",
-    415: "Unsupported media type",
-    422: "Unprocessable request",
-    428: "Precondition required",
-    429: "Too many requests",
-}
+from apps.core.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 # DRF's exception classes, most specific first, and the stable code each answers with.
 DRF_CODES: tuple[tuple[type[exceptions.APIException], str], ...] = (
@@ -74,17 +56,13 @@ def problem_response(
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": f"{TYPE_PREFIX}{code}",
-        "title": TITLES.get(status_code, "Error"),
-        "status": status_code,
-        "detail": detail,
-        "code": code,
-    }
-    if request is not None:
-        body["instance"] = request.path
-    if errors:
-        body["errors"] = errors
+    body = problem_body(
+        status_code=status_code,
+        code=code,
+        detail=detail,
+        instance=None if request is None else request.path,
+        errors=errors,
+    )
     request_id = audit_context.current().request_id
     if request_id:
         body["request_id"] = request_id

@@ -7,7 +7,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from apps.api.problems import PROBLEM_CONTENT_TYPE, TITLES
+from apps.core.problems import PROBLEM_CONTENT_TYPE, TITLES
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -68,6 +68,7 @@ WHEN = {
     415: "The body is not JSON.",
     422: "The Idempotency-Key was already used for a different request.",
     429: "Too many requests; retry after the number of seconds in Retry-After.",
+    503: "The database cannot be reached just now and nothing was changed; retry after Retry-After seconds.",
 }
 
 
@@ -82,12 +83,12 @@ def add_problem_responses(
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
-            codes = [400, 401, 403, 404, 405, 406, 429]
+            codes = [400, 401, 403, 404, 405, 406, 429, 503]
             if method != "get":
                 codes += [409, 412, 413, 415, 422]
             for code in codes:
                 answer: dict[str, Any] = {"description": f"{TITLES[code]}. {WHEN[code]}", "content": problem}
-                if code == 429:
+                if code in (429, 503):
                     answer["headers"] = {
                         "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
                     }

@@ -5,11 +5,17 @@ turn them into answers through `http_status`, so a refusal means the same everyw
 Each error carries a stable `code` (the last part of a problem+json `type`) and a `kind`:
 invalid (400), not_found (404), forbidden (403), conflict (409), precondition_failed (412),
 unprocessable (422).
+
+Outside the family, `unavailable_retry_after` says which failures mean "the database cannot be
+reached now" (503 with Retry-After, apps.core.error_views) rather than a fault of ours (500).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 KIND_STATUS = {
     "invalid": 400,
@@ -34,6 +40,18 @@ class DomainError(Exception):
 def http_status(error: DomainError) -> int:
     """The HTTP status a domain error answers with, in the API and on the pages alike."""
     return KIND_STATUS.get(error.kind, 400)
+
+
+def unavailable_retry_after(error: BaseException | None) -> int | None:
+    """Seconds a client should wait before trying again when `error` is the database being out
+    of reach (down, restarting, the connection cut: OperationalError, or InterfaceError for a
+    connection already closed); None for every other error. Whatever the request was writing
+    went with its transaction, so the same request may simply be sent again."""
+    while error is not None:
+        if isinstance(error, OperationalError | InterfaceError):
+            return settings.SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS
+        error = error.__cause__ or error.__context__
+    return None
 
 
 # --- Processes (the engine) -----------------------------------------------------------------------

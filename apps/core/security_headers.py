@@ -43,7 +43,9 @@ def _add(directives: dict, name: str, sources: list[str]) -> None:
 
 def _identity_provider_origins() -> list[str]:
     origins = []
-    for name in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_LOGOUT_ENDPOINT"):
+    # The discovered end_session_endpoint is not known here; providers serve it from the origin
+    # of their discovery document.
+    for name in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_LOGOUT_ENDPOINT", "OIDC_OP_DISCOVERY_ENDPOINT"):
         parts = urlsplit(getattr(settings, name, "") or "")
         if parts.scheme in ("http", "https") and parts.netloc:
             origins.append(f"{parts.scheme}://{parts.netloc}")

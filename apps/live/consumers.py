@@ -87,6 +87,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.user_id: int | None = None
         self.last: dict[str, int] = {}
         self.started = False
+        self.closing = False
         self.bucket = frame_bucket(
             burst=settings.LIVE_CLIENT_BURST, rate=settings.LIVE_CLIENT_FRAMES_PER_SECOND
         )
@@ -144,7 +145,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: 8 KiB of "[[[[..." nests deeper than the decoder goes.
             await self._error("malformed", "A frame is one JSON object.")
             return
         if not isinstance(frame, dict):
@@ -281,8 +283,16 @@ class InboxConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("live socket re-check failed")
 
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
     async def _error(self, code: str, detail: str) -> None:
         await self._send({"type": "error", "code": code, "detail": detail})
 
     async def _send(self, frame: dict[str, Any]) -> None:
+        if self.closing:
+            # Frames the client sent before it saw the close still arrive; Daphne refuses
+            # (and logs as a crash) anything sent on a socket it is closing.
+            return
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))

@@ -53,9 +53,25 @@ def secret_decrypt(token: str) -> str:
         ) from None
 
 
+class UnsendableBody(ValueError):
+    """An event body that is not plain JSON text receivers could parse and verify."""
+
+
 def body_encode(body: dict[str, Any]) -> str:
-    """The exact bytes that are signed and sent (compact JSON, keys in a stable order)."""
-    return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    """The exact text that is signed and sent (compact JSON, keys in a stable order, UTF-8).
+
+    Refuses (UnsendableBody), rather than sending something receivers cannot parse, what JSON
+    cannot carry: NaN and infinities, keys that are not text, values of other types, lone
+    surrogates (no UTF-8 for them), nesting deeper than the encoder goes. What comes from the
+    database never holds these (jsonb refuses them too); the check keeps it that way.
+    """
+    try:
+        text = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+        text.encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise UnsendableBody(f"The event cannot be sent as JSON: {reason}"[:300]) from None
+    return text
 
 
 def signature_header(*, secrets_in_force: list[str], message_id: str, timestamp: datetime, body: str) -> str:

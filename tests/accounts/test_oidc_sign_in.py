@@ -217,3 +217,61 @@ def test_an_unreachable_token_endpoint_returns_to_the_sign_in_page(client, peopl
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?sso=failed"
     assert not User.objects.filter(username="dana").exists()
+
+
+def test_signing_out_ends_the_providers_session_and_comes_back_to_the_sign_in_page(client, people, sso):
+    sign_in(client, sso)
+    assert sso.sessions == {"7d5e0c1a"}
+    id_token = client.session["oidc_id_token"]
+
+    response = client.post("/accounts/logout/")
+
+    assert response.status_code == 302
+    to_provider = urlsplit(response["Location"])
+    assert f"{to_provider.scheme}://{to_provider.netloc}{to_provider.path}" == f"{sso.url}/logout"
+    assert parse_qs(to_provider.query) == {
+        "id_token_hint": [id_token],
+        "post_logout_redirect_uri": ["http://testserver/accounts/login/"],
+        "client_id": ["approval-inbox"],
+    }
+    assert client.get("/").status_code == 302  # signed out here before going there
+    at_provider = requests.get(response["Location"], allow_redirects=False, timeout=5)
+    assert at_provider.status_code == 302, at_provider.text
+    assert at_provider.headers["Location"] == "http://testserver/accounts/login/"
+    assert sso.sessions == set()
+
+
+def test_signing_out_is_local_when_the_provider_ends_no_sessions(client, people, sso):
+    sso.ends_sessions = False
+    sign_in(client, sso)
+    sso.hits.clear()
+
+    response = client.post("/accounts/logout/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert sso.hits == ["/.well-known/openid-configuration"]
+    assert client.get("/").status_code == 302
+    assert sso.sessions == {"7d5e0c1a"}  # the provider keeps its own; nothing to ask it
+
+
+def test_a_password_sign_in_signs_out_locally_even_with_a_provider(client, people, sso):
+    client.force_login(people["lead"])
+    sso.hits.clear()
+
+    response = client.post("/accounts/logout/")
+
+    assert response["Location"] == "/accounts/login/"
+    assert sso.hits == []  # no provider session to end, so it is not even asked
+    assert client.get("/").status_code == 302
+
+
+def test_an_unreachable_discovery_document_leaves_a_local_sign_out(client, people, settings, sso):
+    sign_in(client, sso)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        settings.OIDC_OP_DISCOVERY_ENDPOINT = f"http://127.0.0.1:{closed.getsockname()[1]}/.well-known/x"
+        response = client.post("/accounts/logout/")
+
+    assert response["Location"] == "/accounts/login/"
+    assert client.get("/").status_code == 302

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import time
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -84,13 +87,22 @@ def test_admin_creates_lists_and_revokes_keys(people, admin_client):
     assert api_key.revoked_at is not None
 
 
-def test_oidc_bearer_token_acts_as_the_matching_user(people, identity_provider, monkeypatch, settings):
+@pytest.fixture
+def bearer_tokens(identity_provider, monkeypatch):
+    """The API as settings build it with OIDC configured: bearer tokens after API keys."""
     from rest_framework.views import APIView
 
     from apps.api.authentication import ApiKeyAuthentication, BearerTokenAuthentication
 
-    # With OIDC configured, settings put its class after the API-key one; do the same here.
     monkeypatch.setattr(APIView, "authentication_classes", [ApiKeyAuthentication, BearerTokenAuthentication])
+    return identity_provider
+
+
+def userinfo_calls(provider) -> int:
+    return provider.hits.count("/userinfo")
+
+
+def test_oidc_bearer_token_acts_as_the_matching_user(people, identity_provider, bearer_tokens, settings):
     client = APIClient()
     # The same person as the browser's single sign-on: found by username, not by email.
     good_token = identity_provider.issue_token(
@@ -107,3 +119,77 @@ def test_oidc_bearer_token_acts_as_the_matching_user(people, identity_provider, 
     people["lead"].save()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {good_token}")
     problem(client.get("/api/v1/queues/"), 401, "authentication-failed")
+
+
+LEAD_CLAIMS = {"sub": "42", "preferred_username": "lead", "email": "lead@example.com"}
+
+
+def test_a_bearer_token_is_asked_about_once_per_cache_period(people, bearer_tokens, settings):
+    settings.OIDC_USERINFO_CACHE_SECONDS = 60
+    token = bearer_tokens.issue_token(LEAD_CLAIMS)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    answers = [client.get("/api/v1/queues/").status_code for _ in range(5)]
+
+    assert answers == [200] * 5
+    assert userinfo_calls(bearer_tokens) == 1
+    # Kept under a hash of the token; the token itself is no key of the cache.
+    assert cache.get(f"oidc-userinfo:{hashlib.sha256(token.encode()).hexdigest()}")["sub"] == "42"
+    assert cache.get(f"oidc-userinfo:{token}") is None
+
+    # Another token of the same person is another entry: one more call.
+    other = bearer_tokens.issue_token(LEAD_CLAIMS)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {other}")
+    assert client.get("/api/v1/queues/").status_code == 200
+    assert userinfo_calls(bearer_tokens) == 2
+
+
+def test_without_a_cache_period_every_request_asks_the_provider(people, bearer_tokens, settings):
+    settings.OIDC_USERINFO_CACHE_SECONDS = 0
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer_tokens.issue_token(LEAD_CLAIMS)}")
+
+    assert [client.get("/api/v1/queues/").status_code for _ in range(3)] == [200] * 3
+    assert userinfo_calls(bearer_tokens) == 3
+
+
+def test_a_deactivated_user_is_refused_while_their_token_is_cached(people, bearer_tokens, settings):
+    settings.OIDC_USERINFO_CACHE_SECONDS = 60
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer_tokens.issue_token(LEAD_CLAIMS)}")
+    assert client.get("/api/v1/queues/").status_code == 200
+
+    people["lead"].is_active = False
+    people["lead"].save()
+
+    problem(client.get("/api/v1/queues/"), 401, "authentication-failed")
+    assert userinfo_calls(bearer_tokens) == 1  # refused by the local account, not by the provider
+
+
+def test_a_refused_token_is_not_cached(people, bearer_tokens, settings):
+    settings.OIDC_USERINFO_CACHE_SECONDS = 60
+    token = bearer_tokens.issue_token(LEAD_CLAIMS)
+    bearer_tokens.revoke(token)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    for _ in range(2):
+        problem(client.get("/api/v1/queues/"), 401, "authentication-failed")
+    assert userinfo_calls(bearer_tokens) == 2
+
+
+def test_the_cache_ends_with_the_tokens_expiry(people, bearer_tokens, settings):
+    settings.OIDC_USERINFO_CACHE_SECONDS = 60
+    token = bearer_tokens.issue_token(LEAD_CLAIMS, expires_in=3)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get("/api/v1/queues/").status_code == 200
+    assert client.get("/api/v1/queues/").status_code == 200
+    assert userinfo_calls(bearer_tokens) == 1
+
+    # Past the token's `exp` (long before the 60 s period ends) the provider is asked again,
+    # and refuses it.
+    time.sleep(3.2)
+    problem(client.get("/api/v1/queues/"), 401, "authentication-failed")
+    assert userinfo_calls(bearer_tokens) == 2

@@ -20,7 +20,7 @@ def test_rows_written_while_redis_is_down_are_all_delivered_when_it_returns(
 ):
     # Events go to the channel layer and the live store on the same Redis, as in production.
     live_on(own_redis.url)
-    workers.start()
+    worker = workers.start()
     own_redis.stop()
 
     started = time.monotonic()
@@ -50,3 +50,6 @@ def test_rows_written_while_redis_is_down_are_all_delivered_when_it_returns(
         assert dispatched == sorted(dispatched), f"instance {instance.pk} delivered out of order"
     # Each activation: start, two check results; and each step's event after it.
     assert OutboxMessage.objects.filter(topic="instance.transitioned", instance__in=activations).count() == 12
+    # The worker rode out the broker's loss (it used to exit with "Unrecoverable error:
+    # AttributeError 'NoneType' object has no attribute 'hostname'": config/redis_broker.py).
+    assert worker.process.poll() is None and not worker.unrecoverable_errors(), worker.output()[-4000:]
