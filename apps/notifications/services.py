@@ -9,12 +9,15 @@ notifications by the message id they carry.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -79,10 +82,80 @@ def _relay_nudge_on_commit(*, instance_id: int | None) -> None:
 
 def _relay_nudge(*, instance_id: int | None) -> None:
     # Runs after the caller's commit: it must never fail the request or job that committed.
+    if settings.OUTBOX_RELAY_NUDGE == "thread":
+        _background_relay.nudge(instance_id)
+        return
     try:
         outbox_relay(instance_id=instance_id)
     except Exception:
         logger.exception("outbox relay nudge failed; beat's sweep will deliver the rows")
+
+
+class _BackgroundRelay:
+    """The relay of this process's commits, on a thread of its own (OUTBOX_RELAY_NUDGE="thread"):
+    a commit only names its instance here and returns, instead of the request locking,
+    publishing and marking its rows itself. Nudges that arrive while a run is under way are
+    served together by the next one.
+
+    Nothing is lost if the process dies with nudges pending: the rows are in the database and
+    beat's sweep sends them (at least once, as always).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: set[int | None] = set()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._busy = False
+
+    def nudge(self, instance_id: int | None) -> None:
+        with self._lock:
+            self._pending.add(instance_id)
+            # A forked child (a Celery worker, a preforked web process) inherits no threads.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        import asyncio
+
+        _relay_thread.loop = asyncio.new_event_loop()
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._busy = False
+                    self._wake.wait()
+                pending, self._pending, self._busy = self._pending, set(), True
+            try:
+                # One instance's nudge walks that instance's pending rows by index; several
+                # instances' nudges are served by one run over every due row.
+                outbox_relay(instance_id=next(iter(pending)) if len(pending) == 1 else None)
+            except Exception:
+                logger.exception("outbox relay nudge failed; beat's sweep will deliver the rows")
+                # This thread's own connection stays open between runs, but not one that failed:
+                # the next run opens a new one.
+                connection.close()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no nudge is pending or being served (for tests); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending and not self._busy:
+                    return True
+            time.sleep(0.005)
+        return False
+
+
+_background_relay = _BackgroundRelay()
+
+
+def outbox_relay_wait_idle(*, timeout: float = 10.0) -> bool:
+    """Wait until this process's background relay has served every nudge (tests, benchmarks)."""
+    return _background_relay.wait_idle(timeout)
 
 
 def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
@@ -222,7 +295,17 @@ def live_group_send(messages: dict[str, dict[str, Any]]) -> None:
     async def send_all() -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group, message in messages.items()))
 
+    loop = getattr(_relay_thread, "loop", None)
+    if loop is not None:
+        # The relay thread keeps one event loop, and with it the channel layer's connections:
+        # async_to_sync would make a new loop (and a new Redis connection) for every event.
+        loop.run_until_complete(send_all())
+        return
     async_to_sync(send_all)()
+
+
+# What the background relay's thread keeps for itself (its event loop).
+_relay_thread = threading.local()
 
 
 def live_control(*, groups: list[str], kind: str, **details: Any) -> None:
