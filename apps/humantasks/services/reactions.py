@@ -27,11 +27,15 @@ def tasks_sync_with_instance(change: StateChange) -> None:
     """After every transition: open tasks whose step no longer applies are cancelled;
     entering a state opens its steps."""
     instance, actor = change.instance, change.actor
-    for task in (
-        HumanTask.objects.select_for_update(of=("self",))
+    # An instance this very transaction created has no tasks yet.
+    open_tasks = (
+        HumanTask.objects.none()
+        if change.trigger == "start"
+        else HumanTask.objects.select_for_update(of=("self",))
         .select_related("queue", "assignee")
         .filter(instance=instance, state__in=("open", "claimed"))
-    ):
+    )
+    for task in open_tasks:
         task.instance = instance
         step = instance.human_step(task.step)
         if step is None or step.state != instance.state:
