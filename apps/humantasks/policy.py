@@ -98,12 +98,17 @@ def decision_refusal(
 
 def quorum_annotations(*, instance: WorkflowInstance) -> dict[str, Any]:
     """Annotations of a HumanTask query of `instance`: how many tasks the row's step opened
-    together (its N-of-M), and how many of the others were approved already."""
+    together (its N-of-M), how many of the others were approved already, and whether the
+    instance has other open tasks at all."""
     together = HumanTask.objects.filter(activation=OuterRef("activation")).order_by().values("activation")
     approved = Q()
     for step in instance.human_steps:
         approved |= Q(step=step.name, outcome=step.approving_outcome)
+    others_open = HumanTask.objects.filter(
+        instance_id=OuterRef("instance_id"), state__in=(HumanTask.State.OPEN, HumanTask.State.CLAIMED)
+    ).exclude(pk=OuterRef("pk"))
     return {
+        "others_open": Exists(others_open),
         "quorum_size": Subquery(together.annotate(n=Count("pk")).values("n")),
         "quorum_other_approvals": Subquery(
             together.filter(approved, state=HumanTask.State.COMPLETED)

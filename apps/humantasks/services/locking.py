@@ -77,6 +77,12 @@ def task_lock(
     return task, instance
 
 
+def only_open_task_fact(task: HumanTask) -> tuple[str, int, int]:
+    """The key of the fact "`task` was its instance's only open task" (remembered with the
+    version it was closed at, by task_complete, which reads it with the lock)."""
+    return ("only-open-task", task.instance_id, task.pk)
+
+
 # Stand-ins for the actor's id and the chain's key in the cached SQL of the lock's annotations.
 _PERSON = -2_000_000_001
 _CHAIN = "\x00chain"

@@ -14,6 +14,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from apps.audit.services import audit_record
+from apps.core import transactions
 from apps.core.errors import (
     DecisionRefused,
     InvalidDecision,
@@ -34,7 +35,7 @@ from apps.humantasks.selectors import (
     task_access,
     task_grants_of,
 )
-from apps.humantasks.services.locking import task_lock, task_save_new_version
+from apps.humantasks.services.locking import only_open_task_fact, task_lock, task_save_new_version
 from apps.notifications.events import queue_group
 from apps.workflows import services as workflow_services
 from apps.workflows.transitions import TransitionContext
@@ -284,6 +285,9 @@ def task_complete(
         task_event_put(
             event="task.completed", task=locked, actor=actor, outcome=outcome, step_decided=step_decided
         )
+        if not locked.others_open:
+            # Read with the lock: the transition's reaction need not look for open tasks to close.
+            transactions.remember(only_open_task_fact(locked), locked.version)
         if step_decided:
             workflow_services.instance_fire(
                 instance=instance,
