@@ -12,13 +12,14 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -161,39 +162,57 @@ def outbox_relay_wait_idle(*, timeout: float = 10.0) -> bool:
 def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
     """Dispatch due rows, oldest first and in id order per instance; return how many went.
 
-    Each pass takes only the first pending row of each instance (rows another relay holds
-    are skipped, and so are the rows behind them), so two relays never overtake each other
-    within an instance. When the broker refuses a row, the run stops and the row waits.
+    A pass sends an instance's rows only as far as every earlier pending row of that
+    instance is in the pass too: a row another relay holds (skipped by SKIP LOCKED) holds back
+    the rows behind it, so two relays never overtake each other within an instance. When the
+    broker refuses a row, the run stops and the row waits.
     """
     sent = 0
     for _ in range(MAX_PASSES):
-        sent_in_pass, broker_down = _relay_pass(instance_id=instance_id, limit=limit)
+        sent_in_pass, broker_down, more = _relay_pass(instance_id=instance_id, limit=limit)
         sent += sent_in_pass
-        if broker_down or sent_in_pass == 0:
+        if broker_down or sent_in_pass == 0 or not more:
             break
     return sent
 
 
-def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
-    """One SELECT ... FOR UPDATE SKIP LOCKED of due rows without a pending predecessor, one
-    UPDATE marking those sent (and one more for a row the broker refused)."""
+def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool]:
+    """One SELECT ... FOR UPDATE SKIP LOCKED of due rows, each with the number of due rows
+    of its instance pending before it; one UPDATE marking those sent (and one more for a row
+    the broker refused). Returns (sent, broker down, whether another pass may find more)."""
     now = timezone.now()
     with transaction.atomic():
-        earlier_pending = OutboxMessage.objects.filter(
-            instance_id=OuterRef("instance_id"),
-            id__lt=OuterRef("id"),
-            dispatched_at__isnull=True,
-            available_at__lte=now,
+        earlier_pending = (
+            OutboxMessage.objects.filter(
+                instance_id=OuterRef("instance_id"),
+                id__lt=OuterRef("id"),
+                dispatched_at__isnull=True,
+                available_at__lte=now,
+            )
+            .order_by()
+            .values("instance_id")
+            .annotate(n=Count("pk"))
+            .values("n")
         )
         due = OutboxMessage.objects.filter(dispatched_at__isnull=True, available_at__lte=now)
         if instance_id is not None:
             due = due.filter(instance_id=instance_id)
         rows = list(
-            due.filter(~Exists(earlier_pending)).select_for_update(skip_locked=True).order_by("id")[:limit]
+            due.annotate(earlier_pending=Subquery(earlier_pending))
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("id")[:limit]
         )
+        taken: Counter[int] = Counter()
+        held_back = False
         sent: list[int] = []
         broker_down = False
         for row in rows:
+            if row.instance_id is not None:
+                # Every earlier pending row of the instance must be one this pass has taken.
+                if (row.earlier_pending or 0) != taken[row.instance_id]:
+                    held_back = True
+                    continue
+                taken[row.instance_id] += 1
             try:
                 _publish(row)
             except Exception as error:
@@ -208,7 +227,7 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
             OutboxMessage.objects.filter(pk__in=sent).update(
                 dispatched_at=timezone.now(), attempts=F("attempts") + 1
             )
-    return len(sent), broker_down
+    return len(sent), broker_down, held_back or len(rows) == limit
 
 
 def _publish(row: OutboxMessage) -> None:
