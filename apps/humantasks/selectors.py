@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.models import (
@@ -175,7 +176,7 @@ def task_grants_annotations(*, user: User) -> dict[str, Any]:
 
     Four small subqueries, one per grant table, each summing the distinct bits of the
     permissions it holds (a bit mask), so the statement stays cheap to plan."""
-    roles = user.groups.through.objects.filter(user_id=user.pk).values("group_id")
+    roles = get_user_model().groups.through.objects.filter(user_id=user.pk).values("group_id")
 
     def mask(rows: QuerySet, work: str, manage: str | None = None) -> Subquery:
         bits = [When(permission__codename=work, then=Value(_WORK_BIT))]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -102,7 +103,7 @@ class WorkflowInstance(FSMModelMixin, models.Model):
         # test in one query, rather than all the person's permissions first (two queries).
         start = Permission.objects.filter(content_type__app_label="workflows", codename="start_instance")
         person = OuterRef("pk")
-        may = type(user).objects.filter(
+        may = get_user_model().objects.filter(
             Q(Exists(start.filter(user=person))) | Q(Exists(start.filter(group__user=person))), pk=user.pk
         )
         if cls.started_by_roles:
