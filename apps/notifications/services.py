@@ -109,6 +109,7 @@ class _BackgroundRelay:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._busy = False
+        self._stopping = False
 
     def nudge(self, instance_id: int | None) -> None:
         with self._lock:
@@ -126,9 +127,13 @@ class _BackgroundRelay:
         _relay_thread.loop = asyncio.new_event_loop()
         while True:
             with self._lock:
-                while not self._pending:
+                while not self._pending and not self._stopping:
                     self._busy = False
                     self._wake.wait()
+                if self._stopping:
+                    self._busy = False
+                    connection.close()
+                    return
                 pending, self._pending, self._busy = self._pending, set(), True
             try:
                 # One instance's nudge walks that instance's pending rows by index; several
@@ -139,6 +144,18 @@ class _BackgroundRelay:
                 # This thread's own connection stays open between runs, but not one that failed:
                 # the next run opens a new one.
                 connection.close()
+
+    def stop(self, timeout: float) -> None:
+        """End the thread once it has served what is pending, closing its connection (tests:
+        a test database cannot be dropped while the thread holds a session on it)."""
+        self.wait_idle(timeout)
+        with self._lock:
+            thread, self._stopping = self._thread, True
+            self._wake.notify()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            self._thread, self._stopping = None, False
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no nudge is pending or being served (for tests); False on timeout."""
@@ -157,6 +174,11 @@ _background_relay = _BackgroundRelay()
 def outbox_relay_wait_idle(*, timeout: float = 10.0) -> bool:
     """Wait until this process's background relay has served every nudge (tests, benchmarks)."""
     return _background_relay.wait_idle(timeout)
+
+
+def outbox_relay_thread_stop(*, timeout: float = 10.0) -> None:
+    """Serve what is pending, then end this process's relay thread (a later nudge starts it again)."""
+    _background_relay.stop(timeout)
 
 
 def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:

@@ -17,7 +17,13 @@ from django.utils import timezone
 from apps.notifications.events import user_group
 from apps.notifications.live import live_replay
 from apps.notifications.models import OutboxMessage
-from apps.notifications.services import outbox_prune, outbox_put, outbox_relay, outbox_relay_wait_idle
+from apps.notifications.services import (
+    outbox_prune,
+    outbox_put,
+    outbox_relay,
+    outbox_relay_thread_stop,
+    outbox_relay_wait_idle,
+)
 from apps.workflows.models import WorkflowInstance
 from tests.celery_workers import RedisServer, free_port
 from tests.factories import start_purchase_order
@@ -193,9 +199,16 @@ def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publis
     assert sent == ["b1", "b2", "a1", "a2", "a3"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_with_the_relay_thread_the_commit_returns_and_the_thread_sends_the_rows(people, settings):
+@pytest.fixture
+def relay_thread(settings):
+    """Commits nudge this process's relay thread; it ends with the test, closing its session."""
     settings.OUTBOX_RELAY_NUDGE = "thread"
+    yield
+    outbox_relay_thread_stop(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_relay_thread_the_commit_returns_and_the_thread_sends_the_rows(people, relay_thread):
     purchases = [
         start_purchase_order(people["requester"], amount=100, business_key=f"PO-T{n}") for n in range(3)
     ]
@@ -207,8 +220,7 @@ def test_with_the_relay_thread_the_commit_returns_and_the_thread_sends_the_rows(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_relay_thread_that_fails_leaves_the_rows_for_the_sweep(people, settings, monkeypatch):
-    settings.OUTBOX_RELAY_NUDGE = "thread"
+def test_a_relay_thread_that_fails_leaves_the_rows_for_the_sweep(people, relay_thread, monkeypatch):
     refused = []
 
     def broker_down(row):
