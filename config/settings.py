@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, VAR_DIR, audit_hash_key, env, secret_key
 
@@ -432,6 +433,16 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
 )
 OUTBOX_RELAY_SWEEP_SECONDS = env.float("OUTBOX_RELAY_SWEEP_SECONDS", default=2.0)
+# What a commit that wrote outbox rows does about them: "thread" wakes this process's relay
+# thread and returns at once (the request does not wait for the publishing); "inline" runs
+# the relay in the committing thread, after the commit. Beat's sweep sends whatever either
+# missed. The embedded SQLite default stays inline: one writer at a time suits it better.
+OUTBOX_RELAY_NUDGE = env.str(
+    "OUTBOX_RELAY_NUDGE",
+    default="inline" if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else "thread",
+)
+if OUTBOX_RELAY_NUDGE not in ("thread", "inline"):
+    raise ImproperlyConfigured("OUTBOX_RELAY_NUDGE must be 'thread' or 'inline'")
 OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
 # /metrics (Prometheus): scrapers send "Authorization: Bearer <METRICS_TOKEN>"; with no token
 # set, only loopback addresses are answered.

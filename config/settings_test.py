@@ -28,3 +28,6 @@ RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default="")
 # Webhook receivers in the tests are real servers on loopback, over plain http.
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=True)
 WEBHOOKS_ALLOW_HTTP = True
+# The on-commit relay runs in the test's own thread, so `django_capture_on_commit_callbacks(execute=True)`
+# sees events delivered; the background relay thread has tests of its own (tests/notifications).
+OUTBOX_RELAY_NUDGE = env.str("OUTBOX_RELAY_NUDGE", default="inline")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 
 from apps.humantasks.models import HumanTask
 from apps.workflows.registry import as_definition
@@ -25,24 +26,97 @@ def _earlier_step_refusal(step_name: str) -> str:
     return f"Separation of duties: you already decided the '{step_name}' step of this process."
 
 
+@dataclass(frozen=True)
+class DecisionFacts:
+    """What a decision policy needs to know of one person and one task beyond the task row:
+    the step of this instance they decided already, if any (its name), and whether they hold
+    or decided another task of the same N-of-M step."""
+
+    earlier_step: str | None
+    holds_sibling: bool
+
+
+def decision_facts_annotations(*, user: User) -> dict[str, Any]:
+    """Annotations of a HumanTask query that read `user`'s DecisionFacts with each task row."""
+    earlier = (
+        HumanTask.objects.filter(
+            instance_id=OuterRef("instance_id"), state=HumanTask.State.COMPLETED, decided_by=user
+        )
+        .exclude(step=OuterRef("step"))
+        .order_by("pk")
+        .values("step")[:1]
+    )
+    sibling = (
+        HumanTask.objects.filter(activation=OuterRef("activation"))
+        .exclude(pk=OuterRef("pk"))
+        .filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user))
+    )
+    return {"policy_earlier_step": Subquery(earlier), "policy_holds_sibling": Exists(sibling)}
+
+
+def decision_facts_of(task: HumanTask) -> DecisionFacts:
+    """The facts a task row was read with (decision_facts_annotations)."""
+    return DecisionFacts(earlier_step=task.policy_earlier_step, holds_sibling=bool(task.policy_holds_sibling))
+
+
+def _decision_facts_read(*, user: User, task: HumanTask, step: HumanStep) -> DecisionFacts:
+    decided = HumanTask.objects.filter(
+        instance_id=task.instance_id, state=HumanTask.State.COMPLETED, decided_by=user
+    )
+    earlier = None
+    if step.policy.exclude_earlier_deciders:
+        earlier = decided.exclude(step=step.name).values_list("step", flat=True).first()
+    same_step = HumanTask.objects.filter(activation=task.activation).exclude(pk=task.pk)
+    holds = same_step.filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user)).exists()
+    return DecisionFacts(earlier_step=earlier, holds_sibling=holds)
+
+
 def decision_refusal(
-    *, user: User, task: HumanTask, step: HumanStep, instance: WorkflowInstance
+    *,
+    user: User,
+    task: HumanTask,
+    step: HumanStep,
+    instance: WorkflowInstance,
+    facts: DecisionFacts | None = None,
 ) -> str | None:
-    """Why `user` may not take or decide `task` under its step's policy, or None if they may."""
+    """Why `user` may not take or decide `task` under its step's policy, or None if they may.
+    `facts` are the ones the caller read with the task (decision_facts_annotations);
+    otherwise what the policy needs is read here."""
     policy = step.policy
     if policy.only_requester and user.pk != instance.requester_id:
         return ONLY_REQUESTER
     if policy.exclude_requester and user.pk == instance.requester_id:
         return FOUR_EYES
-    decided = HumanTask.objects.filter(instance=instance, state=HumanTask.State.COMPLETED, decided_by=user)
-    if policy.exclude_earlier_deciders:
-        earlier = decided.exclude(step=step.name).values_list("step", flat=True).first()
-        if earlier:
-            return _earlier_step_refusal(earlier)
-    same_step = HumanTask.objects.filter(activation=task.activation).exclude(pk=task.pk)
-    if same_step.filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user)).exists():
+    if facts is None:
+        facts = _decision_facts_read(user=user, task=task, step=step)
+    if policy.exclude_earlier_deciders and facts.earlier_step:
+        return _earlier_step_refusal(facts.earlier_step)
+    if facts.holds_sibling:
         return DIFFERENT_PEOPLE
     return None
+
+
+def quorum_annotations(*, instance: WorkflowInstance) -> dict[str, Any]:
+    """Annotations of a HumanTask query of `instance`: how many tasks the row's step opened
+    together (its N-of-M), how many of the others were approved already, and whether the
+    instance has other open tasks at all."""
+    together = HumanTask.objects.filter(activation=OuterRef("activation")).order_by().values("activation")
+    approved = Q()
+    for step in instance.human_steps:
+        approved |= Q(step=step.name, outcome=step.approving_outcome)
+    others_open = HumanTask.objects.filter(
+        instance_id=OuterRef("instance_id"), state__in=(HumanTask.State.OPEN, HumanTask.State.CLAIMED)
+    ).exclude(pk=OuterRef("pk"))
+    return {
+        "others_open": Exists(others_open),
+        "quorum_size": Subquery(together.annotate(n=Count("pk")).values("n")),
+        "quorum_other_approvals": Subquery(
+            together.filter(approved, state=HumanTask.State.COMPLETED)
+            .exclude(pk=OuterRef("pk"))
+            .annotate(n=Count("pk"))
+            .values("n")
+        ),
+    }
 
 
 def decision_refusals(*, user: User, tasks: list[HumanTask]) -> dict[int, str]:

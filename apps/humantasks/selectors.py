@@ -7,9 +7,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -86,13 +100,45 @@ class TaskAccess:
     manage: bool = False
 
 
-def task_access(*, user: User, task: HumanTask) -> TaskAccess:
+@dataclass(frozen=True)
+class TaskGrants:
+    """The grants that decide what one person may do with one task: on its queue (to work
+    it, to manage it, any at all) and on the task itself (to work it, any at all)."""
+
+    queue_work: bool = False
+    queue_manage: bool = False
+    queue_any: bool = False
+    task_work: bool = False
+    task_any: bool = False
+
+
+def task_access(*, user: User, task: HumanTask, grants: TaskGrants | None = None) -> TaskAccess:
     """What `user` may do with `task`, from queue grants, per-task grants and global view rights.
 
     Confidential tasks ignore queue grants: only per-task grants (and superusers) open them.
+    `grants` are the person's grants when the caller read them with the task
+    (task_grants_annotations); otherwise they are read here, in two queries.
     """
     if not user.is_authenticated or not user.is_active:
         return TaskAccess()
+    if grants is None:
+        grants = _task_grants_read(user=user, task=task)
+    # A confidential task is open to its per-task grantees, and read by auditors (who review
+    # every decision); not to its queue, its managers or superusers.
+    through_queue = not task.is_confidential
+    work = grants.task_work or (through_queue and grants.queue_work)
+    manage = through_queue and (user.is_superuser or grants.queue_manage)
+    view = (
+        work
+        or manage
+        or grants.task_any
+        or (through_queue and (grants.queue_any or user.has_perm(READ_EVERY_TASK)))
+        or is_auditor(user)
+    )
+    return TaskAccess(view=view, work=work, manage=manage)
+
+
+def _task_grants_read(*, user: User, task: HumanTask) -> TaskGrants:
     queue_perms = set(
         QueueUserObjectPermission.objects.filter(user=user, content_object_id=task.queue_id)
         .values_list("permission__codename", flat=True)
@@ -111,19 +157,68 @@ def task_access(*, user: User, task: HumanTask) -> TaskAccess:
             ).values_list("permission__codename", flat=True)
         )
     )
-    # A confidential task is open to its per-task grantees, and read by auditors (who review
-    # every decision); not to its queue, its managers or superusers.
-    through_queue = not task.is_confidential
-    work = TASK_WORK in task_perms or (through_queue and WORK in queue_perms)
-    manage = through_queue and (user.is_superuser or MANAGE in queue_perms)
-    view = (
-        work
-        or manage
-        or bool(task_perms)
-        or (through_queue and (bool(queue_perms) or user.has_perm(READ_EVERY_TASK)))
-        or is_auditor(user)
+    return TaskGrants(
+        queue_work=WORK in queue_perms,
+        queue_manage=MANAGE in queue_perms,
+        queue_any=bool(queue_perms),
+        task_work=TASK_WORK in task_perms,
+        task_any=bool(task_perms),
     )
-    return TaskAccess(view=view, work=work, manage=manage)
+
+
+# The bits of a grants mask (task_grants_annotations): one sum of distinct bits per table.
+_WORK_BIT, _MANAGE_BIT, _OTHER_BIT = 1, 2, 4
+
+
+def task_grants_annotations(*, user: User) -> dict[str, Any]:
+    """Annotations of a HumanTask query that read `user`'s TaskGrants with each task row
+    (task_lock uses them: the grants come with the locked row, in the same statement).
+
+    Four small subqueries, one per grant table, each summing the distinct bits of the
+    permissions it holds (a bit mask), so the statement stays cheap to plan."""
+    roles = get_user_model().groups.through.objects.filter(user_id=user.pk).values("group_id")
+
+    def mask(rows: QuerySet, work: str, manage: str | None = None) -> Subquery:
+        bits = [When(permission__codename=work, then=Value(_WORK_BIT))]
+        if manage:
+            bits.append(When(permission__codename=manage, then=Value(_MANAGE_BIT)))
+        bit = Case(*bits, default=Value(_OTHER_BIT), output_field=IntegerField())
+        summed = rows.order_by().values("content_object_id").annotate(mask=Sum(bit, distinct=True))
+        return Subquery(summed.values("mask"), output_field=IntegerField())
+
+    queue, task = OuterRef("queue_id"), OuterRef("pk")
+    return {
+        "grants_queue_direct": mask(
+            QueueUserObjectPermission.objects.filter(user_id=user.pk, content_object_id=queue), WORK, MANAGE
+        ),
+        "grants_queue_roles": mask(
+            QueueGroupObjectPermission.objects.filter(group_id__in=roles, content_object_id=queue),
+            WORK,
+            MANAGE,
+        ),
+        "grants_task_direct": mask(
+            HumanTaskUserObjectPermission.objects.filter(user_id=user.pk, content_object_id=task), TASK_WORK
+        ),
+        "grants_task_roles": mask(
+            HumanTaskGroupObjectPermission.objects.filter(group_id__in=roles, content_object_id=task),
+            TASK_WORK,
+        ),
+    }
+
+
+def task_grants_of(task: HumanTask) -> TaskGrants | None:
+    """The grants a task row was read with (task_grants_annotations), or None if it was not."""
+    if not hasattr(task, "grants_queue_direct"):
+        return None
+    queue = (task.grants_queue_direct or 0) | (task.grants_queue_roles or 0)
+    own = (task.grants_task_direct or 0) | (task.grants_task_roles or 0)
+    return TaskGrants(
+        queue_work=bool(queue & _WORK_BIT),
+        queue_manage=bool(queue & _MANAGE_BIT),
+        queue_any=bool(queue),
+        task_work=bool(own & _WORK_BIT),
+        task_any=bool(own),
+    )
 
 
 def is_auditor(user: User) -> bool:

@@ -9,13 +9,17 @@ notifications by the message id they carry.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
+from collections import Counter
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import connection, transaction
+from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -79,48 +83,158 @@ def _relay_nudge_on_commit(*, instance_id: int | None) -> None:
 
 def _relay_nudge(*, instance_id: int | None) -> None:
     # Runs after the caller's commit: it must never fail the request or job that committed.
+    if settings.OUTBOX_RELAY_NUDGE == "thread":
+        _background_relay.nudge(instance_id)
+        return
     try:
         outbox_relay(instance_id=instance_id)
     except Exception:
         logger.exception("outbox relay nudge failed; beat's sweep will deliver the rows")
 
 
+class _BackgroundRelay:
+    """The relay of this process's commits, on a thread of its own (OUTBOX_RELAY_NUDGE="thread"):
+    a commit only names its instance here and returns, instead of the request locking,
+    publishing and marking its rows itself. Nudges that arrive while a run is under way are
+    served together by the next one.
+
+    Nothing is lost if the process dies with nudges pending: the rows are in the database and
+    beat's sweep sends them (at least once, as always).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: set[int | None] = set()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._busy = False
+        self._stopping = False
+
+    def nudge(self, instance_id: int | None) -> None:
+        with self._lock:
+            self._pending.add(instance_id)
+            # A forked child (a Celery worker, a preforked web process) inherits no threads.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        import asyncio
+
+        _relay_thread.loop = asyncio.new_event_loop()
+        while True:
+            with self._lock:
+                while not self._pending and not self._stopping:
+                    self._busy = False
+                    self._wake.wait()
+                if self._stopping:
+                    self._busy = False
+                    connection.close()
+                    return
+                pending, self._pending, self._busy = self._pending, set(), True
+            try:
+                # One instance's nudge walks that instance's pending rows by index; several
+                # instances' nudges are served by one run over every due row.
+                outbox_relay(instance_id=next(iter(pending)) if len(pending) == 1 else None)
+            except Exception:
+                logger.exception("outbox relay nudge failed; beat's sweep will deliver the rows")
+                # This thread's own connection stays open between runs, but not one that failed:
+                # the next run opens a new one.
+                connection.close()
+
+    def stop(self, timeout: float) -> None:
+        """End the thread once it has served what is pending, closing its connection (tests:
+        a test database cannot be dropped while the thread holds a session on it)."""
+        self.wait_idle(timeout)
+        with self._lock:
+            thread, self._stopping = self._thread, True
+            self._wake.notify()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            self._thread, self._stopping = None, False
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no nudge is pending or being served (for tests); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending and not self._busy:
+                    return True
+            time.sleep(0.005)
+        return False
+
+
+_background_relay = _BackgroundRelay()
+
+
+def outbox_relay_wait_idle(*, timeout: float = 10.0) -> bool:
+    """Wait until this process's background relay has served every nudge (tests, benchmarks)."""
+    return _background_relay.wait_idle(timeout)
+
+
+def outbox_relay_thread_stop(*, timeout: float = 10.0) -> None:
+    """Serve what is pending, then end this process's relay thread (a later nudge starts it again)."""
+    _background_relay.stop(timeout)
+
+
 def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
     """Dispatch due rows, oldest first and in id order per instance; return how many went.
 
-    Each pass takes only the first pending row of each instance (rows another relay holds
-    are skipped, and so are the rows behind them), so two relays never overtake each other
-    within an instance. When the broker refuses a row, the run stops and the row waits.
+    A pass sends an instance's rows only as far as every earlier pending row of that
+    instance is in the pass too: a row another relay holds (skipped by SKIP LOCKED) holds back
+    the rows behind it, so two relays never overtake each other within an instance. When the
+    broker refuses a row, the run stops and the row waits.
     """
     sent = 0
     for _ in range(MAX_PASSES):
-        sent_in_pass, broker_down = _relay_pass(instance_id=instance_id, limit=limit)
+        sent_in_pass, broker_down, more = _relay_pass(instance_id=instance_id, limit=limit)
         sent += sent_in_pass
-        if broker_down or sent_in_pass == 0:
+        if broker_down or sent_in_pass == 0 or not more:
             break
     return sent
 
 
-def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
-    """One SELECT ... FOR UPDATE SKIP LOCKED of due rows without a pending predecessor, one
-    UPDATE marking those sent (and one more for a row the broker refused)."""
+def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool]:
+    """One SELECT ... FOR UPDATE SKIP LOCKED of due rows, each with the number of due rows
+    of its instance pending before it; one UPDATE marking those sent (and one more for a row
+    the broker refused). Returns (sent, broker down, whether another pass may find more)."""
     now = timezone.now()
     with transaction.atomic():
-        earlier_pending = OutboxMessage.objects.filter(
-            instance_id=OuterRef("instance_id"),
-            id__lt=OuterRef("id"),
-            dispatched_at__isnull=True,
-            available_at__lte=now,
+        earlier_pending = (
+            OutboxMessage.objects.filter(
+                instance_id=OuterRef("instance_id"),
+                id__lt=OuterRef("id"),
+                dispatched_at__isnull=True,
+                available_at__lte=now,
+            )
+            .order_by()
+            .values("instance_id")
+            .annotate(n=Count("pk"))
+            .values("n")
         )
         due = OutboxMessage.objects.filter(dispatched_at__isnull=True, available_at__lte=now)
         if instance_id is not None:
             due = due.filter(instance_id=instance_id)
         rows = list(
-            due.filter(~Exists(earlier_pending)).select_for_update(skip_locked=True).order_by("id")[:limit]
+            due.annotate(earlier_pending=Subquery(earlier_pending))
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("id")[:limit]
         )
+        taken: Counter[int] = Counter()
+        held_back = False
         sent: list[int] = []
         broker_down = False
         for row in rows:
+            if row.instance_id is not None:
+                # Every earlier pending row of the instance must be one this pass has taken.
+                if (row.earlier_pending or 0) != taken[row.instance_id]:
+                    held_back = True
+                    continue
+                taken[row.instance_id] += 1
             try:
                 _publish(row)
             except Exception as error:
@@ -135,7 +249,7 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool]:
             OutboxMessage.objects.filter(pk__in=sent).update(
                 dispatched_at=timezone.now(), attempts=F("attempts") + 1
             )
-    return len(sent), broker_down
+    return len(sent), broker_down, held_back or len(rows) == limit
 
 
 def _publish(row: OutboxMessage) -> None:
@@ -222,7 +336,17 @@ def live_group_send(messages: dict[str, dict[str, Any]]) -> None:
     async def send_all() -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group, message in messages.items()))
 
+    loop = getattr(_relay_thread, "loop", None)
+    if loop is not None:
+        # The relay thread keeps one event loop, and with it the channel layer's connections:
+        # async_to_sync would make a new loop (and a new Redis connection) for every event.
+        loop.run_until_complete(send_all())
+        return
     async_to_sync(send_all)()
+
+
+# What the background relay's thread keeps for itself (its event loop).
+_relay_thread = threading.local()
 
 
 def live_control(*, groups: list[str], kind: str, **details: Any) -> None:

@@ -35,6 +35,9 @@ class StateChange:
     transition: str
     from_state: str
     context: TransitionContext
+    # What fired it (apps.workflows.transitions): "start" means the instance was created by
+    # this very transaction, so nothing of it (a task, a step run) exists yet.
+    trigger: str = ""
 
     @property
     def actor(self) -> User | None:

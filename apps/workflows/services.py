@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import django_fsm
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
-from apps.audit.services import audit_record
+from apps.audit.services import AuditEntry, audit_chain_head_known, audit_record_all, instance_chain_key
+from apps.core import transactions
 from apps.core.errors import (
     DuplicateBusinessKey,
     InvalidProcessData,
@@ -56,48 +58,80 @@ def instance_start(
     if not isinstance(data, dict):
         raise InvalidProcessData("The data must be a JSON object.", errors={"data": ["Must be an object."]})
     validate_process_data(definition.data_schema, data)
-    with transaction.atomic():
-        instance = definition(
-            kind=definition.process_name,
-            definition_version=definition.process_version,
-            business_key=business_key,
-            data=data,
-            requester=requester or actor,
-            started_by=actor,
-        )
-        try:
-            with transaction.atomic():
-                instance.save(force_insert=True)
-        except IntegrityError:
-            raise DuplicateBusinessKey(
-                f"A {kind} with business key {business_key!r} already exists.",
-                errors={"business_key": ["Already used for this process kind."]},
-            ) from None
-        audit_record(
-            action="instance.started",
-            actor=actor,
-            instance=instance,
-            to_state=instance.state,
-            data={
-                "kind": kind,
-                "definition_version": definition.process_version,
-                "business_key": business_key,
-                "data": data,
-                "requester": instance.requester.get_username() if instance.requester else None,
-            },
-        )
-        instance_fire(
-            instance=instance, transition="start", context=TransitionContext(actor=actor), trigger="start"
-        )
+    instance = definition(
+        kind=definition.process_name,
+        definition_version=definition.process_version,
+        business_key=business_key,
+        data=data,
+        requester=requester or actor,
+        started_by=actor,
+    )
+    context = TransitionContext(actor=actor)
+    try:
+        with transaction.atomic():
+            # The start transition runs before the row is written, so the row is written once.
+            initial_state = instance.state
+            from_state = _transition_run(
+                instance=instance, transition="start", context=context, trigger="start"
+            )
+            instance.save(force_insert=True)
+            # Nobody else can see the row before this transaction commits: it holds the row,
+            # and the instance's audit chain is empty.
+            transactions.row_hold(instance)
+            audit_chain_head_known(chain_key=instance_chain_key(instance.pk), seq=0, hash="")
+            started = AuditEntry(
+                action="instance.started",
+                actor=actor,
+                instance=instance,
+                to_state=initial_state,
+                data={
+                    "kind": kind,
+                    "definition_version": definition.process_version,
+                    "business_key": business_key,
+                    "data": data,
+                    "requester": instance.requester.get_username() if instance.requester else None,
+                },
+            )
+            _transition_record(
+                instance=instance,
+                transition="start",
+                from_state=from_state,
+                context=context,
+                trigger="start",
+                audit_first=(started,),
+            )
+    except IntegrityError as error:
+        # The insert is the transaction's first statement: a duplicate key fails it, and the
+        # rollback of this block undoes nothing else (no savepoint needed around the insert).
+        if _constraint_of(error) != "instance_kind_business_key_unique":
+            raise
+        raise DuplicateBusinessKey(
+            f"A {kind} with business key {business_key!r} already exists.",
+            errors={"business_key": ["Already used for this process kind."]},
+        ) from None
     return instance
 
 
-def instance_lock(*, instance_id: int, skip_locked: bool = False) -> WorkflowInstance | None:
+def _constraint_of(error: IntegrityError) -> str | None:
+    diagnostics = getattr(error.__cause__, "diag", None)
+    if diagnostics is not None:
+        return diagnostics.constraint_name
+    # SQLite names the columns, not the constraint.
+    if "workflows_workflowinstance.kind, workflows_workflowinstance.business_key" in str(error):
+        return "instance_kind_business_key_unique"
+    return None
+
+
+def instance_lock(
+    *, instance_id: int | Subquery, skip_locked: bool = False, missing_ok: bool = False
+) -> WorkflowInstance | None:
     """Lock the instance row for the rest of the transaction and return it as its process kind.
 
     Every writer of an instance's rows (its tasks, step runs, audit chain, outbox rows) takes
-    this lock first, so they never deadlock and outbox ids follow commit order. With
-    `skip_locked` (timers), an instance another transaction holds answers None at once.
+    this lock first, so they never deadlock and outbox ids follow commit order; the lock also
+    serialises the instance's audit chain. With `skip_locked` (timers), an instance another
+    transaction holds answers None at once; with `missing_ok`, so does one that does not
+    exist. `instance_id` may be a subquery (the instance of a task), read in the same statement.
     """
     rows = WorkflowInstance.objects.select_for_update(skip_locked=skip_locked)
     try:
@@ -105,9 +139,10 @@ def instance_lock(*, instance_id: int, skip_locked: bool = False) -> WorkflowIns
     except (ValueError, TypeError):
         instance = None
     if instance is None:
-        if skip_locked:
+        if skip_locked or missing_ok:
             return None
         raise NotFound("No such process instance.")
+    transactions.row_hold(instance)
     return as_definition(instance)
 
 
@@ -147,6 +182,17 @@ def instance_fire(
     """Run one transition on an instance the caller has locked, inside the caller's transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("instance_fire must run inside a transaction on a locked instance")
+    from_state = _transition_run(instance=instance, transition=transition, context=context, trigger=trigger)
+    instance.save()
+    _transition_record(
+        instance=instance, transition=transition, from_state=from_state, context=context, trigger=trigger
+    )
+
+
+def _transition_run(
+    *, instance: WorkflowInstance, transition: str, context: TransitionContext, trigger: str
+) -> str:
+    """Check the trigger and permission and run the FSM transition in memory; the state it left."""
     transitions = {t.name: t for t in instance.get_all_state_transitions()}
     declared = transitions.get(transition)
     if declared is None:
@@ -182,8 +228,21 @@ def instance_fire(
     instance.version += 1
     if instance.is_finished:
         instance.finished_at = timezone.now()
-    instance.save()
-    audit_record(
+    return from_state
+
+
+def _transition_record(
+    *,
+    instance: WorkflowInstance,
+    transition: str,
+    from_state: str,
+    context: TransitionContext,
+    trigger: str,
+    audit_first: tuple[AuditEntry, ...] = (),
+) -> None:
+    """Audit a transition that has run and been saved, write its outbox row, call the reactions."""
+    actor = context.actor
+    transitioned = AuditEntry(
         action="instance.transitioned",
         actor=actor,
         instance=instance,
@@ -192,6 +251,7 @@ def instance_fire(
         to_state=instance.state,
         data={"transition": transition, "trigger": trigger, "input": context.data},
     )
+    audit_record_all([*audit_first, transitioned])
 
     # Side effects leave through the outbox, written in this transaction (DESIGN.md invariant 5).
     event_put(
@@ -210,6 +270,8 @@ def instance_fire(
         # Those whose process it is; the people working its tasks hear of them from the tasks.
         groups=[user_group(pk) for pk in {instance.requester_id, instance.started_by_id} if pk],
     )
-    change = StateChange(instance=instance, transition=transition, from_state=from_state, context=context)
+    change = StateChange(
+        instance=instance, transition=transition, from_state=from_state, context=context, trigger=trigger
+    )
     for reaction in reactions():
         reaction(change)

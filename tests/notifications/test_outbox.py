@@ -17,7 +17,13 @@ from django.utils import timezone
 from apps.notifications.events import user_group
 from apps.notifications.live import live_replay
 from apps.notifications.models import OutboxMessage
-from apps.notifications.services import outbox_prune, outbox_put, outbox_relay
+from apps.notifications.services import (
+    outbox_prune,
+    outbox_put,
+    outbox_relay,
+    outbox_relay_thread_stop,
+    outbox_relay_wait_idle,
+)
 from apps.workflows.models import WorkflowInstance
 from tests.celery_workers import RedisServer, free_port
 from tests.factories import start_purchase_order
@@ -85,9 +91,10 @@ def test_a_relay_run_costs_the_same_queries_for_one_row_or_thirty(people, django
         for n in range(30):
             outbox_put(topic="report.ready", payload={"n": n})
 
-    # Pass 1: SAVEPOINT, SELECT ... FOR UPDATE SKIP LOCKED, one UPDATE of the thirty rows sent,
-    # RELEASE; pass 2 finds nothing: SAVEPOINT, SELECT, RELEASE.
-    with django_assert_num_queries(7):
+    # One pass: SAVEPOINT, SELECT ... FOR UPDATE SKIP LOCKED, one UPDATE of the thirty rows sent,
+    # RELEASE. No second pass looks for more: the first took fewer rows than its limit and
+    # none was held back.
+    with django_assert_num_queries(4):
         assert outbox_relay() == 30
     assert not pending().exists()
 
@@ -190,3 +197,45 @@ def test_a_row_held_by_another_relay_holds_back_its_instance_only(people, publis
     assert outbox_relay() == 3
     sent = [kwargs["step_run_id"] for job, kwargs in published(publishing_to) if job == "automation.step_run"]
     assert sent == ["b1", "b2", "a1", "a2", "a3"]
+
+
+@pytest.fixture
+def relay_thread(settings):
+    """Commits nudge this process's relay thread; it ends with the test, closing its session."""
+    settings.OUTBOX_RELAY_NUDGE = "thread"
+    yield
+    outbox_relay_thread_stop(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_relay_thread_the_commit_returns_and_the_thread_sends_the_rows(people, relay_thread):
+    purchases = [
+        start_purchase_order(people["requester"], amount=100, business_key=f"PO-T{n}") for n in range(3)
+    ]
+
+    assert outbox_relay_wait_idle(timeout=30)
+    assert not pending().exists()
+    sent = OutboxMessage.objects.filter(instance__in=purchases)
+    assert sent.count() == 6 and all(row.attempts == 1 for row in sent)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_thread_that_fails_leaves_the_rows_for_the_sweep(people, relay_thread, monkeypatch):
+    refused = []
+
+    def broker_down(row):
+        refused.append(row.pk)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr("apps.notifications.services._publish", broker_down)
+    purchase = start_purchase_order(people["requester"], amount=100, business_key="PO-DOWN")
+
+    assert outbox_relay_wait_idle(timeout=30)
+    assert refused, "the thread should have tried"
+    assert pending().filter(instance=purchase).count() == 2
+    monkeypatch.undo()
+    # Beat's sweep (the same relay) delivers them, and the thread serves the next commit.
+    assert outbox_relay() == 2
+    start_purchase_order(people["requester"], amount=100, business_key="PO-UP")
+    assert outbox_relay_wait_idle(timeout=30)
+    assert not pending().exists()

@@ -2,37 +2,160 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Subquery
+from django.db.models.expressions import RawSQL
+
+from apps.audit.services import (
+    audit_chain_head_is_known,
+    audit_chain_head_known,
+    audit_chain_head_query,
+    instance_chain_key,
+)
 from apps.humantasks.models import HumanTask
+from apps.humantasks.policy import decision_facts_annotations, quorum_annotations
+from apps.humantasks.selectors import task_grants_annotations
 from apps.workflows.services import instance_lock
 
 if TYPE_CHECKING:
+    from apps.accounts.models import User
     from apps.workflows.models import WorkflowInstance
 
 
-def task_lock(*, task_id: int, skip_locked: bool = False) -> tuple[HumanTask, WorkflowInstance] | None:
+def task_lock(
+    *,
+    task_id: int,
+    skip_locked: bool = False,
+    facts_for: User | None = None,
+    quorum: bool = False,
+) -> tuple[HumanTask, WorkflowInstance] | None:
     """The task and its instance, locked for the rest of the transaction in the order every
     writer uses (instance, then task); None when there is no such task or, with
     `skip_locked`, when another transaction holds the instance (a timer leaves it for later).
+
+    Two statements, whatever is asked: the instance (found by the task's id), then the task
+    with its queue and assignee and what the caller will need of them, read while this
+    transaction already holds the instance, so nobody can change any of it until commit:
+    - the head of the instance's audit chain (the chain's next event links to it);
+    - with `facts_for`, that person's grants on the task and its queue (task_grants_of)
+      and what the step's decision policy asks of them (decision_facts_of);
+    - with `quorum`, the step's N-of-M counts (quorum_annotations).
     """
-    instance_id = HumanTask.objects.filter(pk=task_id).values_list("instance_id", flat=True).first()
-    if instance_id is None:
+    try:
+        of_task = HumanTask.objects.filter(pk=task_id).values("instance_id")[:1]
+    except (ValueError, TypeError):
         return None
-    instance = instance_lock(instance_id=instance_id, skip_locked=skip_locked)
+    instance = instance_lock(instance_id=Subquery(of_task), skip_locked=skip_locked, missing_ok=True)
     if instance is None:
         return None
+    chain_key = instance_chain_key(instance.pk)
+    head_wanted = not audit_chain_head_is_known(chain_key)
+    facts = facts_for is not None and facts_for.is_authenticated and facts_for.is_active
+    annotations = _lock_annotations(
+        definition=type(instance) if quorum else None,
+        facts_of=facts_for.pk if facts else None,
+        chain_key=chain_key if head_wanted else None,
+    )
     # Lock the task row only: a plain select_for_update() would lock the joined queue row too,
     # queueing every action on the queue's tasks behind one another and deadlocking moves
     # between two queues (each holds its queue and needs the other's for its foreign key).
     task = (
-        HumanTask.objects.select_for_update(of=("self",)).select_related("queue", "assignee").get(pk=task_id)
+        HumanTask.objects.select_for_update(of=("self",))
+        .select_related("queue", "assignee")
+        .annotate(**annotations)
+        .get(pk=task_id)
     )
     task.instance = instance
+    if head_wanted:
+        audit_chain_head_known(
+            chain_key=chain_key, seq=task.audit_head_seq or 0, hash=task.audit_head_hash or ""
+        )
     return task, instance
+
+
+def only_open_task_fact(task: HumanTask) -> tuple[str, int, int]:
+    """The key of the fact "`task` was its instance's only open task" (remembered with the
+    version it was closed at, by task_complete, which reads it with the lock)."""
+    return ("only-open-task", task.instance_id, task.pk)
+
+
+# Stand-ins for the actor's id and the chain's key in the cached SQL of the lock's annotations.
+_PERSON = -2_000_000_001
+_CHAIN = "\x00chain"
+
+
+def _lock_annotations(
+    *, definition: type[WorkflowInstance] | None, facts_of: int | None, chain_key: str | None
+) -> dict[str, RawSQL]:
+    """The annotations task_lock asks for, as SQL compiled once per process and shape.
+
+    Building and compiling a dozen subqueries with the ORM costs more time than running
+    them: each is built once with stand-in values, and each lock fills in its own.
+    """
+    compiled = _lock_annotations_compiled(
+        definition=definition, facts=facts_of is not None, head=chain_key is not None, using=DEFAULT_DB_ALIAS
+    )
+    values = {_PERSON: facts_of, _CHAIN: chain_key}
+
+    def filled(param: Any) -> Any:
+        return values.get(param, param) if isinstance(param, int | str) else param
+
+    return {
+        name: RawSQL(sql, [filled(param) for param in params], output_field=field)
+        for name, sql, params, field in compiled
+    }
+
+
+@functools.cache
+def _lock_annotations_compiled(
+    *, definition: type[WorkflowInstance] | None, facts: bool, head: bool, using: str
+) -> tuple[tuple[str, str, tuple[Any, ...], Any], ...]:
+    annotations: dict[str, Any] = {}
+    if head:
+        last = audit_chain_head_query(_CHAIN)
+        annotations["audit_head_seq"] = Subquery(last.values("seq"))
+        annotations["audit_head_hash"] = Subquery(last.values("hash"))
+    if facts:
+        person = get_user_model()(pk=_PERSON)
+        annotations.update(task_grants_annotations(user=person))
+        annotations.update(decision_facts_annotations(user=person))
+    if definition is not None:
+        annotations.update(quorum_annotations(instance=definition))
+    query = HumanTask.objects.annotate(**annotations).query
+    compiler = query.get_compiler(using=using)
+    compiled = []
+    for name, expression in query.annotations.items():
+        sql, params = compiler.compile(expression)
+        compiled.append((name, sql, tuple(params), expression.output_field))
+    return tuple(compiled)
+
+
+# What task_save_new_version writes: every field a task service or timer changes. The rest of
+# the row (its instance, step, activation, title, confidentiality) never changes after it opens.
+CHANGING_FIELDS = (
+    "state",
+    "queue",
+    "assignee",
+    "claimed_at",
+    "decided_by",
+    "outcome",
+    "decision_data",
+    "comment",
+    "closed_at",
+    "priority",
+    "due_at",
+    "reminded_at",
+    "escalated_at",
+    "version",
+    "updated_at",
+)
 
 
 def task_save_new_version(task: HumanTask) -> None:
     """Save a change people should see as a new version (If-Match, ETags, live updates)."""
     task.version += 1
-    task.save()
+    task.save(update_fields=CHANGING_FIELDS)

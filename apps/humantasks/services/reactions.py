@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core import transactions
 from apps.humantasks.events import task_event_put
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.policy import approvals_required
 from apps.humantasks.selectors import queues_managed_by
+from apps.humantasks.services.locking import only_open_task_fact
 from apps.humantasks.services.tasks import task_grant_in_lock
 
 if TYPE_CHECKING:
@@ -27,11 +29,22 @@ def tasks_sync_with_instance(change: StateChange) -> None:
     """After every transition: open tasks whose step no longer applies are cancelled;
     entering a state opens its steps."""
     instance, actor = change.instance, change.actor
-    for task in (
-        HumanTask.objects.select_for_update(of=("self",))
+    # An instance this very transaction created has no tasks yet; one whose only open task
+    # was just decided (task_complete read that with its lock) has none left.
+    task = change.context.task
+    none_open = change.trigger == "start" or (
+        task is not None
+        and task.version == transactions.recall(only_open_task_fact(task))
+        and not task.is_open
+    )
+    open_tasks = (
+        HumanTask.objects.none()
+        if none_open
+        else HumanTask.objects.select_for_update(of=("self",))
         .select_related("queue", "assignee")
         .filter(instance=instance, state__in=("open", "claimed"))
-    ):
+    )
+    for task in open_tasks:
         task.instance = instance
         step = instance.human_step(task.step)
         if step is None or step.state != instance.state:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from apps.audit.services import audit_record
+from apps.core import transactions
 from apps.core.errors import (
     DecisionRefused,
     InvalidDecision,
@@ -26,9 +27,15 @@ from apps.core.errors import (
 )
 from apps.humantasks.events import task_event_put
 from apps.humantasks.models import HumanTask, Queue
-from apps.humantasks.policy import decision_refusal
-from apps.humantasks.selectors import queues_managed_by, steps_completed, task_access
-from apps.humantasks.services.locking import task_lock, task_save_new_version
+from apps.humantasks.policy import decision_facts_of, decision_refusal
+from apps.humantasks.selectors import (
+    TaskAccess,
+    queues_managed_by,
+    steps_completed,
+    task_access,
+    task_grants_of,
+)
+from apps.humantasks.services.locking import only_open_task_fact, task_lock, task_save_new_version
 from apps.notifications.events import queue_group
 from apps.workflows import services as workflow_services
 from apps.workflows.transitions import TransitionContext
@@ -46,15 +53,26 @@ MAX_REASON_LENGTH = 1000
 # --- Locking and checks ---------------------------------------------------------------------------------
 
 
-def _lock(task: HumanTask | int) -> tuple[HumanTask, WorkflowInstance]:
-    locked = task_lock(task_id=task.pk if isinstance(task, HumanTask) else task)
+def _lock(
+    task: HumanTask | int, *, actor: User | None, quorum: bool = False
+) -> tuple[HumanTask, WorkflowInstance]:
+    """task_lock, the task coming with the actor's grants and decision facts (read with the
+    locked row, once, for every check below)."""
+    locked = task_lock(
+        task_id=task.pk if isinstance(task, HumanTask) else task, facts_for=actor, quorum=quorum
+    )
     if locked is None:
         raise NotFound("No such task.")
     return locked
 
 
-def _require_view(*, user: User, task: HumanTask, expected_version: int | None = None) -> Any:
-    access = task_access(user=user, task=task)
+def _access(*, user: User, task: HumanTask) -> TaskAccess:
+    """What `user` may do with the task, from the grants it was locked with when there are."""
+    return task_access(user=user, task=task, grants=task_grants_of(task))
+
+
+def _require_view(*, user: User, task: HumanTask, expected_version: int | None = None) -> TaskAccess:
+    access = _access(user=user, task=task)
     if not access.view:
         raise NotFound("No such task.")
     # Only after the access check: a stale version would tell an outsider the task exists.
@@ -77,18 +95,22 @@ def _step_of(task: HumanTask, instance: WorkflowInstance) -> HumanStep:
     return step
 
 
-def _require_may_decide(*, user: User, task: HumanTask, instance: WorkflowInstance) -> HumanStep:
-    access = _require_view(user=user, task=task)
+def _require_may_decide(
+    *, user: User, task: HumanTask, instance: WorkflowInstance, access: TaskAccess
+) -> HumanStep:
+    """The step, if `user` (whose `access` the caller checked for view) may decide it."""
     if not access.work:
         raise NotPermitted("You may see this task but not work on it.")
     step = _step_of(task, instance)
-    refusal = decision_refusal(user=user, task=task, step=step, instance=instance)
+    facts = decision_facts_of(task) if hasattr(task, "policy_holds_sibling") else None
+    refusal = decision_refusal(user=user, task=task, step=step, instance=instance, facts=facts)
     if refusal:
         raise DecisionRefused(refusal, errors={"policy": step.policy.describe()})
     return step
 
 
 def _require_colleague_may_decide(*, colleague: User, task: HumanTask, instance: WorkflowInstance) -> None:
+    # The colleague's own grants and decisions, read here: the task was locked with the actor's.
     if not colleague.is_active or not task_access(user=colleague, task=task).work:
         raise InvalidDecision(
             f"{colleague.get_username()} does not work this task's queue.",
@@ -125,13 +147,13 @@ def _clean_text(value: str | None, *, field: str, limit: int, required: bool = F
 def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | None = None) -> HumanTask:
     """Take an open task. A second claimant gets TaskConflict, however close the race."""
     with transaction.atomic():
-        locked, instance = _lock(task)
-        _require_view(user=actor, task=locked, expected_version=expected_version)
+        locked, instance = _lock(task, actor=actor)
+        access = _require_view(user=actor, task=locked, expected_version=expected_version)
         if locked.state == HumanTask.State.CLAIMED:
             holder = "you" if locked.assignee_id == actor.pk else "someone else"
             raise TaskConflict(f"This task is already claimed by {holder}.")
         _require_open(locked)
-        _require_may_decide(user=actor, task=locked, instance=instance)
+        _require_may_decide(user=actor, task=locked, instance=instance, access=access)
         locked.claim()
         locked.assignee = actor
         locked.claimed_at = timezone.now()
@@ -146,7 +168,7 @@ def task_claim(*, task: HumanTask | int, actor: User, expected_version: int | No
 def task_unclaim(*, task: HumanTask | int, actor: User, expected_version: int | None = None) -> HumanTask:
     """Put a claimed task back in its queue: its assignee may, and so may the queue's managers."""
     with transaction.atomic():
-        locked, _instance = _lock(task)
+        locked, _instance = _lock(task, actor=actor)
         access = _require_view(user=actor, task=locked, expected_version=expected_version)
         _require_open(locked)
         if locked.state != HumanTask.State.CLAIMED:
@@ -195,12 +217,12 @@ def task_complete(
     """
     data = {} if data is None else data
     with transaction.atomic():
-        locked, instance = _lock(task)
-        _require_view(user=actor, task=locked, expected_version=expected_version)
+        locked, instance = _lock(task, actor=actor, quorum=True)
+        access = _require_view(user=actor, task=locked, expected_version=expected_version)
         _require_open(locked)
         if locked.state == HumanTask.State.CLAIMED and locked.assignee_id != actor.pk:
             raise TaskConflict("Someone else has claimed this task.")
-        step = _require_may_decide(user=actor, task=locked, instance=instance)
+        step = _require_may_decide(user=actor, task=locked, instance=instance, access=access)
         if not isinstance(outcome, str) or outcome not in step.outcomes:
             raise InvalidDecision(
                 f"Outcome must be one of: {', '.join(step.outcomes)}.",
@@ -238,9 +260,10 @@ def task_complete(
         locked.closed_at = now
         task_save_new_version(locked)
 
-        siblings = HumanTask.objects.filter(activation=locked.activation)
-        approvals = siblings.filter(state=HumanTask.State.COMPLETED, outcome=step.approving_outcome).count()
-        required = siblings.count()
+        # The step's N-of-M, counted with the locked row: the other tasks of the step change
+        # only under the instance's lock, which this transaction holds.
+        approvals = (locked.quorum_other_approvals or 0) + (outcome == step.approving_outcome)
+        required = locked.quorum_size
         step_decided = outcome != step.approving_outcome or approvals >= required
         audit_record(
             action="task.completed",
@@ -262,6 +285,9 @@ def task_complete(
         task_event_put(
             event="task.completed", task=locked, actor=actor, outcome=outcome, step_decided=step_decided
         )
+        if not locked.others_open:
+            # Read with the lock: the transition's reaction need not look for open tasks to close.
+            transactions.remember(only_open_task_fact(locked), locked.version)
         if step_decided:
             workflow_services.instance_fire(
                 instance=instance,
@@ -292,7 +318,7 @@ def task_reassign(
         raise InvalidDecision("Reassign to a person or to a queue, not both or neither.")
     reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
     with transaction.atomic():
-        locked, instance = _lock(task)
+        locked, instance = _lock(task, actor=actor)
         access = _require_view(user=actor, task=locked, expected_version=expected_version)
         if not access.manage:
             raise NotPermitted("Only a manager of this task's queue can reassign it.")
@@ -359,7 +385,7 @@ def task_delegate(
     """The assignee hands their task to a colleague who could decide it too."""
     reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH)
     with transaction.atomic():
-        locked, instance = _lock(task)
+        locked, instance = _lock(task, actor=actor)
         _require_view(user=actor, task=locked, expected_version=expected_version)
         _require_open(locked)
         if locked.state != HumanTask.State.CLAIMED or locked.assignee_id != actor.pk:
@@ -400,7 +426,7 @@ def task_cancel(
     """
     reason = _clean_text(reason, field="reason", limit=MAX_REASON_LENGTH, required=True)
     with transaction.atomic():
-        locked, instance = _lock(task)
+        locked, instance = _lock(task, actor=actor)
         access = _require_view(user=actor, task=locked, expected_version=expected_version)
         if not access.manage:
             raise NotPermitted("Only a manager of this task's queue can cancel it.")
@@ -421,7 +447,7 @@ MAX_PRIORITY = 100
 def _require_manager_of_open(
     *, task: HumanTask | int, actor: User, expected_version: int | None, what: str
 ) -> HumanTask:
-    locked, _instance = _lock(task)
+    locked, _instance = _lock(task, actor=actor)
     access = _require_view(user=actor, task=locked, expected_version=expected_version)
     if not access.manage:
         raise NotPermitted(f"Only a manager of this task's queue can change its {what}.")
@@ -499,7 +525,7 @@ def task_grant(*, task: HumanTask, user: User, actor: User | None, can_work: boo
         # Lock like every task service (instance, then task) before appending to the instance's
         # audit chain. Unlocked, a grant holding the chain's lock waited at commit (its foreign
         # keys) for the task row a concurrent claim held while waiting for the chain: a deadlock.
-        locked, _instance = _lock(task)
+        locked, _instance = _lock(task, actor=None)
         task_grant_in_lock(task=locked, user=user, actor=actor, can_work=can_work)
 
 

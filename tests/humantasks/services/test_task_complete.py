@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
+from apps.accounts.models import User
 from apps.core.errors import InvalidDecision, StaleVersion, TaskClosed, TaskConflict
 from apps.humantasks.services import MAX_COMMENT_LENGTH, task_claim, task_complete
 from tests.db_state import writes_nothing
@@ -98,3 +99,22 @@ def test_stale_expected_version_is_refused(people, order, claimed):
         task_complete(
             task=claimed, actor=people["lead"], outcome="approve", expected_version=claimed.version - 1
         )
+
+
+def test_a_claim_costs_seven_statements_and_its_decision_ten(people, order, django_assert_num_queries):
+    task = open_task(order)
+    lead = User.objects.get(pk=people["lead"].pk)  # read afresh, as a request reads it
+    # SAVEPOINT (the test's transaction holds the real one); 1 lock the instance, found by the
+    # task's id; 1 lock the task with its queue and assignee, the lead's grants on both, the
+    # step policy's facts about the lead and the head of the instance's audit chain; 1 the task
+    # saved; 1 its audit event; 1 its outbox event; RELEASE.
+    with django_assert_num_queries(7):
+        claimed = task_claim(task=task.pk, actor=lead)
+    # The same two locks (the task's with the step's N-of-M counts, and whether the order has
+    # other open tasks, too), 1 the task saved, 1 its audit event, 1 its outbox event; the
+    # order's transition: 1 the instance saved, 1 its audit event, 1 its outbox event (no query
+    # for open tasks to close: the lock said there are none); RELEASE.
+    with django_assert_num_queries(10):
+        done = task_complete(task=task.pk, actor=lead, outcome="approve", expected_version=claimed.version)
+    order.refresh_from_db()
+    assert (done.state, order.state) == ("completed", "approved")
