@@ -28,6 +28,9 @@ preload_app = True
 max_requests = 5000
 max_requests_jitter = 500
 accesslog = None
+# gunicorn 27's runtime control socket is one path per user (~/.gunicorn/gunicorn.ctl): two
+# servers on one host would fight over it, and nothing here uses it.
+control_socket_disable = True
 # One connection per worker, kept between requests (config/settings.py reads it).
 raw_env = ["DATABASE_CONN_MAX_AGE=60"]
 

@@ -298,11 +298,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "apps.api.throttles.ClientRateThrottle",
-        "apps.api.throttles.UserRateThrottle",
-        "apps.api.throttles.AnonymousRateThrottle",
-    ],
+    # Every limit of a request (per client, per user, per address) in one Redis round trip.
+    "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttles.ApiRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
