@@ -25,7 +25,7 @@ from common import (
     order_data,
     summary_ms,
 )
-from servers import production_shape
+from servers import PRODUCTION_HTTP, SHAPES, production_shape
 
 
 def open_tasks_ensure(*, count: int, requesters: list, run: str) -> list[int]:
@@ -119,7 +119,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--web", type=int, default=2, help="web processes")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
-    parser.add_argument("--server", choices=["daphne", "uvicorn", "gunicorn"], default="daphne")
+    parser.add_argument("--server", choices=SHAPES, default=PRODUCTION_HTTP)
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn-gthread worker")
     parser.add_argument(
         "--pool", type=int, default=0, help="open tasks to have ready (default 40 per client + 400)"
     )
@@ -144,6 +145,7 @@ def main() -> None:
         web=args.web,
         workers=args.workers,
         server=args.server,
+        threads=args.threads,
     ) as urls:
         out = asyncio.run(load(urls, keys, tasks, args.seconds))
     emit(

@@ -8,7 +8,7 @@ run. Exits 1 when a figure misses its target (docs/performance.md lists them).
     .venv/bin/python bench/run.py --parts inbox --inbox-tasks 1000000
 
 Parts: code (from code, one process, vs viewflow and pgbench), http (claim + complete over
-HTTP at 1, 4, 16 clients against Daphne processes, Redis and Celery workers), inbox (the
+HTTP at 1, 4, 16 clients against the web processes, Redis and Celery workers), inbox (the
 API inbox page of 50 at --inbox-tasks tasks, each filter and sort, with EXPLAIN),
 activations (account activations' automated steps on 2 workers), export (the audit
 export of --export-events events: rows/s, peak RSS).
@@ -31,6 +31,7 @@ from typing import Any
 
 from common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ROOT, database_create, read_result
 from peers import DEFAULT_PEERS, RawDatabase, Viewflow
+from servers import PRODUCTION_HTTP, SHAPES
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("code", "http", "inbox", "activations", "export")
@@ -160,6 +161,9 @@ def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflo
 
 
 def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None:
+    if args.compare_servers:
+        run_serving_shapes(args, report, raw)
+        return
     report.line(
         f"\n== 2. Over HTTP: claim + complete, {args.web} web process(es) ({args.server}), Redis, {args.workers} Celery workers =="
     )
@@ -180,6 +184,8 @@ def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None
             str(args.workers),
             "--server",
             args.server,
+            "--threads",
+            str(args.threads),
             env_url=(args.database_url, args.redis_url),
         )
         pg = raw.run("approve.sql", clients=clients, seconds=args.pg_seconds)
@@ -220,29 +226,72 @@ def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None
             f"16 clients: throughput vs raw {ratio:.3f} {report.check('HTTP throughput vs raw at 16 clients', ratio, at_least=TARGETS['http_throughput_vs_raw_16'])}"
         )
     report.figures["http"] = {str(c): [o, p, r] for c, (o, p, r) in results.items()}
-    if args.compare_servers:
-        clients = max(args.clients)
-        report.line(f"serving shapes at {clients} clients ({args.web} processes each; interleaved rounds):")
-        for server in ("daphne", "uvicorn", "gunicorn", "daphne", "uvicorn", "gunicorn"):
-            shape = part(
-                "http_load.py",
-                "--clients",
-                str(clients),
-                "--seconds",
-                str(args.http_seconds),
-                "--web",
-                str(args.web),
-                "--workers",
-                str(args.workers),
-                "--server",
-                server,
-                env_url=(args.database_url, args.redis_url),
-            )
+
+
+def run_serving_shapes(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None:
+    """Each serving shape of --compare-servers at each client count, the shapes interleaved
+    (and pgbench beside them) so a drift of the shared CPU touches every shape alike."""
+    shapes = [_shape(spec) for spec in args.compare_servers.split(",")]
+    report.line(
+        f"\n== 2b. Serving shapes: claim + complete over HTTP, {args.workers} Celery workers, "
+        f"{args.http_seconds} s per run, {args.rounds} round(s) =="
+    )
+    report.line(
+        f"{'shape':24} {'clients':>7} {'pairs/s':>8} {'req p50':>8} {'req p95':>8} {'req p99':>8} "
+        f"{'errors':>6} {'raw tx/s':>9} {'ours/raw':>9}"
+    )
+    for clients in args.clients:
+        for round_ in range(args.rounds):
+            pg = raw.run("approve.sql", clients=clients, seconds=args.pg_seconds)
+            # Each round starts one shape later, so no shape always runs first (or last).
+            for label, server, web, threads in (
+                shapes[round_ % len(shapes) :] + shapes[: round_ % len(shapes)]
+            ):
+                ours = part(
+                    "http_load.py",
+                    "--clients",
+                    str(clients),
+                    "--seconds",
+                    str(args.http_seconds),
+                    "--web",
+                    str(web),
+                    "--threads",
+                    str(threads),
+                    "--workers",
+                    str(args.workers),
+                    "--server",
+                    server,
+                    env_url=(args.database_url, args.redis_url),
+                )
+                ratio = ours["pairs_per_s"] / pg["tps"]
+                report.line(
+                    f"{label:24} {clients:7} {ours['pairs_per_s']:8.1f} {ours['request']['p50_ms']:8.1f} "
+                    f"{ours['request']['p95_ms']:8.1f} {ours['request']['p99_ms']:8.1f} {ours['errors']:6} "
+                    f"{pg['tps']:9.0f} {ratio:8.3f}x"
+                )
+                report.figures.setdefault("servers", []).append([label, clients, round_, ours, pg["tps"]])
+    report.line(f"medians over {args.rounds} round(s):")
+    for clients in args.clients:
+        for label, *_ in shapes:
+            runs = [
+                (o, tps) for name, c, _r, o, tps in report.figures["servers"] if (name, c) == (label, clients)
+            ]
             report.line(
-                f"  {server:9} {shape['pairs_per_s']:7.1f} pairs/s  request p50 {shape['request']['p50_ms']:7.1f} "
-                f"p95 {shape['request']['p95_ms']:7.1f} p99 {shape['request']['p99_ms']:7.1f} ms  errors {shape['errors']}"
+                f"{label:24} {clients:7} {median([o['pairs_per_s'] for o, _ in runs]):8.1f} "
+                f"{median([o['request']['p50_ms'] for o, _ in runs]):8.1f} "
+                f"{median([o['request']['p95_ms'] for o, _ in runs]):8.1f} "
+                f"{median([o['request']['p99_ms'] for o, _ in runs]):8.1f} {sum(o['errors'] for o, _ in runs):6} "
+                f"{median([tps for _, tps in runs]):9.0f} {median([o['pairs_per_s'] / tps for o, tps in runs]):8.3f}x"
             )
-            report.figures.setdefault("servers", []).append([server, shape])
+
+
+def _shape(spec: str) -> tuple[str, str, int, int]:
+    """'gunicorn-gthread:2x4' -> (label, server, processes, threads); 'daphne:4' -> 4 processes."""
+    server, _, size = spec.strip().partition(":")
+    processes, _, threads = (size or "1").partition("x")
+    if server not in SHAPES:
+        raise SystemExit(f"--compare-servers: unknown server {server!r} (one of {', '.join(SHAPES)})")
+    return spec.strip(), server, int(processes), int(threads or 4)
 
 
 def run_inbox(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None:
@@ -357,10 +406,13 @@ def main() -> int:
     )
     parser.add_argument("--web", type=int, default=2, help="web processes in part 2 (default 2)")
     parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gunicorn-gthread worker in part 2 (default 4)"
+    )
+    parser.add_argument(
         "--server",
-        choices=["daphne", "uvicorn", "gunicorn"],
-        default="daphne",
-        help="the HTTP server of part 2 (default daphne, as the image runs)",
+        choices=SHAPES,
+        default=PRODUCTION_HTTP,
+        help=f"the HTTP server of part 2 (default {PRODUCTION_HTTP}, as the image runs)",
     )
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument(
@@ -384,8 +436,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--compare-servers",
-        action="store_true",
-        help="part 2 also runs Daphne, Uvicorn and gunicorn+Uvicorn workers at the largest client count",
+        metavar="SHAPES",
+        help="part 2 runs these serving shapes instead, at each client count, interleaved, e.g. "
+        "daphne:1,daphne:4,uvicorn:4,gunicorn-sync:4,gunicorn-gthread:2x4 (server:processes[xthreads])",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="print SQL statements and query plans")

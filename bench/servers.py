@@ -1,9 +1,10 @@
-"""The production shape, started for a measurement: web processes (Daphne by default, as the
-image runs them; Uvicorn or gunicorn with Uvicorn workers to compare) and Celery workers, on
-the benchmark's database and Redis, each on a free port, stopped when the part ends.
+"""The production shape, started for a measurement: web processes (gunicorn with sync workers,
+as the image runs them for HTTP; Daphne, Uvicorn, gunicorn with Uvicorn or gthread workers to
+compare) and Celery workers, on the benchmark's database and Redis, each on a free port,
+stopped when the part ends. docs/adr/serving-shape.md has the measurements behind the choice.
 
-Uvicorn and gunicorn are not project dependencies: `--server uvicorn|gunicorn` runs them from
-a virtual environment of the benchmark's own that sees the project's packages
+gunicorn is a project dependency; Uvicorn is not: `--server uvicorn|gunicorn-uvicorn` runs it
+from a virtual environment of the benchmark's own that sees the project's packages
 (/tmp/approval-bench/servers-venv, made on first use).
 """
 
@@ -61,37 +62,69 @@ def servers_venv_python() -> str:
     return str(python)
 
 
-def web_command(server: str, port: int, *, processes: int = 1) -> list[str]:
+# The serving shapes a measurement can start. "one port" shapes are one server whose own
+# master spreads connections over its processes; the others are one server per process, each
+# on a port of its own (the load generator spreads its clients, as a load balancer would).
+SHAPES = ("daphne", "uvicorn", "gunicorn-uvicorn", "gunicorn-sync", "gunicorn-gthread")
+# The HTTP server production runs (docs/adr/serving-shape.md), the benchmarks' default.
+PRODUCTION_HTTP = "gunicorn-sync"
+ONE_PORT = {"uvicorn", "gunicorn-uvicorn", "gunicorn-sync", "gunicorn-gthread"}
+# WSGI workers keep their database connection between requests (one thread, one connection);
+# the ASGI servers do not (Django's documented advice for ASGI), so they reconnect per request.
+WSGI = {"gunicorn-sync", "gunicorn-gthread"}
+
+
+def web_command(server: str, port: int, *, processes: int = 1, threads: int = 4) -> list[str]:
+    bind = ["127.0.0.1", str(port)]
     if server == "daphne":
-        return [str(PROJECT_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
-    python = servers_venv_python()
+        return [str(PROJECT_BIN / "daphne"), "-b", bind[0], "-p", bind[1], "config.asgi:application"]
+    if server in WSGI and (PROJECT_BIN / "gunicorn").exists():
+        gunicorn = [str(PROJECT_BIN / "gunicorn")]
+    else:
+        gunicorn = [servers_venv_python(), "-m", "gunicorn"]
     if server == "uvicorn":
         return [
-            python,
+            servers_venv_python(),
             "-m",
             "uvicorn",
             "config.asgi:application",
             "--host",
-            "127.0.0.1",
+            bind[0],
             "--port",
-            str(port),
+            bind[1],
+            "--workers",
+            str(processes),
             "--no-access-log",
             "--log-level",
             "warning",
             "--lifespan",
             "off",
         ]
+    if server == "gunicorn-uvicorn":
+        return [
+            *gunicorn,
+            "config.asgi:application",
+            "-k",
+            "uvicorn.workers.UvicornWorker",
+            "-w",
+            str(processes),
+            "-b",
+            ":".join(bind),
+            "--log-level",
+            "warning",
+        ]
+    # WSGI, with the production configuration file (workers, threads, timeouts).
     return [
-        python,
-        "-m",
-        "gunicorn",
-        "config.asgi:application",
-        "-k",
-        "uvicorn.workers.UvicornWorker",
-        "-w",
+        *gunicorn,
+        "--config",
+        str(ROOT / "config" / "gunicorn.conf.py"),
+        "--workers",
         str(processes),
-        "-b",
-        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread" if server == "gunicorn-gthread" else "sync",
+        *(["--threads", str(threads)] if server == "gunicorn-gthread" else []),
+        "--bind",
+        ":".join(bind),
         "--log-level",
         "warning",
     ]
@@ -99,12 +132,18 @@ def web_command(server: str, port: int, *, processes: int = 1) -> list[str]:
 
 @contextmanager
 def production_shape(
-    *, database_url: str, redis_url: str, web: int, workers: int, server: str = "daphne"
+    *,
+    database_url: str,
+    redis_url: str,
+    web: int,
+    workers: int,
+    server: str = "daphne",
+    threads: int = 4,
 ) -> Iterator[WebServers]:
     """Start `web` web servers and `workers` Celery worker processes; yield the servers' base URLs.
 
-    gunicorn is one server with `web` worker processes behind one port (its own balancing);
-    Daphne and Uvicorn are `web` servers on ports of their own (the client spreads its load).
+    Uvicorn and gunicorn are one server with `web` worker processes behind one port (their
+    own balancing); Daphne is `web` servers on ports of their own (the client spreads its load).
     """
     env = {**os.environ, **bench_environment(database_url, redis_url)}
     processes: list[subprocess.Popen] = []
@@ -112,11 +151,11 @@ def production_shape(
     urls.pids = []
     log = subprocess.DEVNULL
     try:
-        for _ in range(min(web, 1) if server == "gunicorn" else web):
+        for _ in range(min(web, 1) if server in ONE_PORT else web):
             port = free_port()
             processes.append(
                 subprocess.Popen(
-                    web_command(server, port, processes=web),
+                    web_command(server, port, processes=web, threads=threads),
                     cwd=ROOT,
                     env=env,
                     stdout=log,

@@ -14,6 +14,7 @@ from apps.core.rate_limits import (
     rate_limit_peek,
     rate_limit_release,
     rate_limit_reset,
+    rate_limits_hit,
     rate_limits_reset_process,
     websocket_frame_admit,
 )
@@ -28,7 +29,8 @@ def store(request, settings):
         settings.RATE_LIMIT_REDIS_URL = settings.TEST_REDIS_URL
     rate_limits_reset_process()
     yield request.param
-    rate_limit_reset(key="t")
+    for key in ("t", "t2"):
+        rate_limit_reset(key=key)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +85,26 @@ def test_websocket_frames_have_their_own_limit(settings):
     settings.WEBSOCKET_FRAME_RATE = "2/minute"
     assert [websocket_frame_admit(client="user:1").allowed for _ in range(3)] == [True, True, False]
     assert websocket_frame_admit(client="user:2").allowed
+
+
+def test_several_windows_in_one_call_count_as_separate_limits(store):
+    roomy, tight = RateLimit(5, 60), RateLimit(2, 30)
+    windows = [("t", roomy), ("t2", tight)]
+    decisions = [rate_limits_hit(windows=windows) for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    # The least room left of the two, then the tighter window's wait.
+    assert [d.remaining for d in decisions[:2]] == [1, 0]
+    assert 29 < decisions[-1].retry_after <= 30
+    # The refused hit still counted in the window that had room, as a separate throttle's
+    # would: the roomy window has two slots left, not three.
+    assert [rate_limit_hit(key="t", limit=roomy).allowed for _ in range(3)] == [True, True, False]
+
+
+def test_several_windows_under_many_threads_admit_exactly_the_tightest_limit(store):
+    windows = [("t", RateLimit(100, 60)), ("t2", RateLimit(20, 60))]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        decisions = list(pool.map(lambda _: rate_limits_hit(windows=windows), range(60)))
+    assert sum(d.allowed for d in decisions) == 20
+    # Every hit counted in the roomy window (60 of 100), as with two throttles.
+    assert rate_limit_peek(key="t", limit=RateLimit(61, 60)).allowed
+    assert not rate_limit_peek(key="t", limit=RateLimit(60, 60)).allowed

@@ -62,6 +62,37 @@ return {0, 0, retry}
 """
 
 
+# Several windows in one round trip (the API's per-client and per-user limits), each as the
+# one-window script does it: a window with room records the hit, a full one refuses it, as
+# separate throttles would. KEYS: the windows' sorted sets. ARGV: this hit's member, then a
+# limit and a window (ms) per key. Returns {allowed (1 when every window had room), remaining
+# (the least of them), retry after (ms, the longest wait)}.
+_SLIDING_WINDOWS = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local allowed, retry, remaining = 1, 0, nil
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[1 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count < limit then
+    redis.call('ZADD', key, now, ARGV[1])
+    redis.call('PEXPIRE', key, window)
+    if remaining == nil or limit - count - 1 < remaining then remaining = limit - count - 1 end
+  else
+    allowed = 0
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local wait = window
+    if oldest[2] then wait = tonumber(oldest[2]) + window - now end
+    if wait > retry then retry = wait end
+  end
+end
+if allowed == 0 then return {0, 0, retry} end
+return {1, remaining or 0, 0}
+"""
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """`limit` hits in any `window_seconds`."""
@@ -113,6 +144,13 @@ class _LocalWindows:
                 return Decision(False, 0, limit.window_seconds)
             return Decision(False, 0, max(0.0, hits[0][0] + limit.window_seconds - now))
 
+    def hit_all(self, windows: list[tuple[str, RateLimit]], token: str) -> Decision:
+        """One hit against each window, as hit() would record it in each."""
+        decisions = [self.hit(key, limit, token, consume=True) for key, limit in windows]
+        if all(d.allowed for d in decisions):
+            return Decision(True, min(d.remaining for d in decisions), 0.0, token)
+        return Decision(False, 0, max(d.retry_after for d in decisions if not d.allowed))
+
     def release(self, key: str, token: str) -> None:
         with self._lock:
             hits = self._hits.get(key)
@@ -128,14 +166,14 @@ class _LocalWindows:
 
 
 _local = _LocalWindows()
-_clients: dict[str, tuple[redis.Redis, object]] = {}
+_clients: dict[str, tuple[redis.Redis, object, object]] = {}
 _clients_lock = threading.Lock()
 _redis_failed_at = 0.0
 
 
-def _redis() -> tuple[redis.Redis, object] | None:
-    """The client and registered script for RATE_LIMIT_REDIS_URL, or None to use this process's
-    own windows (no Redis configured, or it failed moments ago)."""
+def _redis() -> tuple[redis.Redis, object, object] | None:
+    """The client and registered scripts (one window, several) for RATE_LIMIT_REDIS_URL, or None
+    to use this process's own windows (no Redis configured, or it failed moments ago)."""
     url = getattr(settings, "RATE_LIMIT_REDIS_URL", "")
     if not url or time.monotonic() - _redis_failed_at < REDIS_RETRY_PAUSE_SECONDS:
         return None
@@ -143,7 +181,11 @@ def _redis() -> tuple[redis.Redis, object] | None:
         if url not in _clients:
             # Short timeouts: a limit is asked on every request and must never hold one up for long.
             client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-            _clients[url] = (client, client.register_script(_SLIDING_WINDOW))
+            _clients[url] = (
+                client,
+                client.register_script(_SLIDING_WINDOW),
+                client.register_script(_SLIDING_WINDOWS),
+            )
         return _clients[url]
 
 
@@ -157,7 +199,7 @@ def _hit(key: str, limit: RateLimit, *, consume: bool) -> Decision:
     token = uuid.uuid4().hex
     found = _redis()
     if found is not None:
-        _client, script = found
+        _client, script, _windows = found
         window_ms = max(1, int(limit.window_seconds * 1000))
         try:
             allowed, remaining, retry_ms = script(  # type: ignore[operator]
@@ -174,6 +216,31 @@ def rate_limit_hit(*, key: str, limit: RateLimit) -> Decision:
     """Record one hit on `key` if its window has room (allowed), else refuse it with the seconds
     until the oldest hit leaves the window. Atomic across every process sharing the Redis."""
     return _hit(key, limit, consume=True)
+
+
+def rate_limits_hit(*, windows: list[tuple[str, RateLimit]]) -> Decision:
+    """One hit against several (key, limit) windows in one round trip, as rate_limit_hit on
+    each: every window with room records it; allowed only when all had room, otherwise with
+    the longest wait. `remaining` is the least room left. Atomic across every process
+    sharing the Redis."""
+    token = uuid.uuid4().hex
+    if not windows:
+        return Decision(True, 0, 0.0, token)
+    found = _redis()
+    if found is not None:
+        _client, _script, script = found
+        args: list[object] = [token]
+        for _key, limit in windows:
+            args += [limit.limit, max(1, int(limit.window_seconds * 1000))]
+        try:
+            allowed, remaining, retry_ms = script(  # type: ignore[operator]
+                keys=[KEY_PREFIX + key for key, _limit in windows], args=args
+            )
+        except redis.RedisError as exc:
+            _redis_failed(exc)
+        else:
+            return Decision(bool(allowed), int(remaining), int(retry_ms) / 1000, token if allowed else "")
+    return _local.hit_all(windows, token)
 
 
 def rate_limit_peek(*, key: str, limit: RateLimit) -> Decision:

@@ -141,6 +141,30 @@ class HumanTask(FSMModelMixin, models.Model):
             models.Index(
                 "assignee", "state", models.F("priority").desc(), "due_at", "id", name="task_assignee_idx"
             ),
+            # The inbox's "assigned to me" filter: one ordered walk per queue across both open
+            # states (task_assignee_idx has the state second, so it cannot order across them).
+            models.Index(
+                "queue",
+                "assignee",
+                models.F("priority").desc(),
+                "due_at",
+                "id",
+                name="task_inbox_assignee_idx",
+                condition=Q(state__in=OPEN_STATES),
+            ),
+            # Queue counts (open, claimed, overdue) from the index alone, per queue, never by
+            # reading the queue's closed tasks (queue_counts_for, the board).
+            models.Index(
+                "queue",
+                "state",
+                "due_at",
+                name="task_queue_counts_idx",
+                condition=Q(state__in=OPEN_STATES, is_confidential=False),
+            ),
+            # The title search of open tasks (icontains: UPPER(title) LIKE) has a trigram index on
+            # PostgreSQL only, made by migration 0007 with SQL (task_title_search_idx): SQLite has
+            # no GIN, and an index here would be rebuilt on SQLite whenever a migration remakes
+            # the table.
             models.Index("instance", "step", "state", name="task_instance_step_idx"),
             models.Index("due_at", name="task_open_due_idx", condition=Q(state__in=OPEN_STATES)),
             # The stale-claim timer: claimed tasks by when they were last touched.

@@ -234,7 +234,7 @@ def instance_notes_for(*, user: User, instance: WorkflowInstance, access: TaskAc
     )
 
 
-def live_cursor_for(*, user: object) -> str:
+def live_cursor_for(*, user: object, visible_queue_ids: list[int] | None = None) -> str:
     """Each stream's last sequence as the page is drawn (JSON): the page's socket resumes
     from here, so nothing that happens between drawing and connecting is lost."""
-    return json.dumps(live_heads(streams=live_streams_for(user=user)))
+    return json.dumps(live_heads(streams=live_streams_for(user=user, visible_queue_ids=visible_queue_ids)))

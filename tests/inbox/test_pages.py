@@ -76,20 +76,20 @@ def test_the_inbox_lists_exactly_the_tasks_of_the_users_queues(client, people):
 def test_the_inbox_costs_the_same_queries_for_one_task_or_many(client, people, django_assert_num_queries):
     start_purchase_order(people["requester"], business_key="PO-1")
     signed_in(client, people["lead"])
-    # 1 session, 1 user, 1 the person's queues (the filter's choices), 1 their saved views,
-    # 1 their default view, 1 the queues they work (Claim buttons); then inbox_for: 1 the
-    # queue ids, 2 the user's and their groups' model permissions (auditors read every
-    # task), 1 the merged per-queue page, 1 the page's tasks with instance, queue and
-    # assignee; 2 the refusals (their decisions on the page's instances, the N-of-M siblings
-    # they hold); 1 the queues they manage (the bulk form's manager actions); then the live
-    # parts: 1 the per-queue counts, 2 the live cursor's streams (roles, queues), 2 the bell
-    # (unread count, latest five). 19 in all, whatever the number of tasks.
-    with django_assert_num_queries(19):
+    # 1 session, 1 user, 1 the person's queues with whether they work and manage each and
+    # its counts (the filter's choices, Claim buttons, the bulk form's manager actions, the
+    # live counts), 1 their saved views, 1 their default view; then inbox_for: 1 the queue
+    # ids, 2 the user's and their groups' model permissions (auditors read every task), 1
+    # the merged per-queue page, 1 the page's tasks with instance, queue and assignee; 2 the
+    # refusals (their decisions on the page's instances, the N-of-M siblings they hold); then
+    # the live parts: 1 the live cursor's roles (its queues were read above), 2 the bell
+    # (unread count, latest five). 15 in all, whatever the number of tasks.
+    with django_assert_num_queries(15):
         assert len(listed(client.get("/"))) == 1
 
     for number in range(2, 8):
         start_purchase_order(people["requester"], business_key=f"PO-{number}")
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(15):
         assert len(listed(client.get("/"))) == 7
 
 

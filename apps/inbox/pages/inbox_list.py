@@ -6,14 +6,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 
-from apps.humantasks.selectors import (
-    INBOX_SORTS,
-    inbox_for,
-    queue_counts_for,
-    queues_managed_by,
-    queues_visible_to,
-    queues_workable_by,
-)
+from apps.humantasks.selectors import INBOX_SORTS, inbox_for, inbox_queues_for
 from apps.inbox.forms import InboxFilterForm
 from apps.inbox.pages.forms import BulkActionForm
 from apps.inbox.selectors import inbox_rows, live_cursor_for, saved_view_default_for, saved_views_for
@@ -29,7 +22,9 @@ def _saved_query(filters: dict[str, str]) -> QueryDict:
 
 def render_inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
-    queues = list(queues_visible_to(user=user).order_by("name"))
+    # The queues once: filter choices, Claim buttons, manager actions, live counts and streams.
+    seen = inbox_queues_for(user=user)
+    queues = [row.queue for row in seen]
     saved_views = list(saved_views_for(user=user))
     current_view = None
     data: QueryDict | None = request.GET or None
@@ -44,7 +39,7 @@ def render_inbox(request: HttpRequest) -> HttpResponse:
         if current_view is not None:
             data = _saved_query(current_view.filters)
     form = InboxFilterForm(data, queues=queues)
-    workable = set(queues_workable_by(user=user).values_list("pk", flat=True))
+    workable = {row.queue.pk for row in seen if row.may_work}
     page, rows, status = None, [], 200
     if form.is_bound and not form.is_valid():
         status = 400
@@ -53,7 +48,7 @@ def render_inbox(request: HttpRequest) -> HttpResponse:
         after = form.cleaned_data.get("after") if form.is_bound else None
         page = inbox_for(user=user, filters=filters, limit=PAGE_SIZE, after=after, sort=form.inbox_sort())
         rows = inbox_rows(user=user, tasks=page.tasks, workable_queue_ids=workable)
-    managed = list(queues_managed_by(user=user).order_by("name"))
+    managed = [row.queue for row in seen if row.may_manage]
     context = {
         "form": form,
         "page": page,
@@ -69,7 +64,7 @@ def render_inbox(request: HttpRequest) -> HttpResponse:
         "bulk_form": BulkActionForm(manager_queues=managed),
         "is_manager": bool(managed),
         # The live inbox (static/js/live.js): counts it redraws, and where its socket resumes.
-        "counts": queue_counts_for(user=user),
-        "live_after": live_cursor_for(user=user),
+        "counts": [row.counts for row in seen],
+        "live_after": live_cursor_for(user=user, visible_queue_ids=[queue.pk for queue in queues]),
     }
     return render(request, "inbox/home.html", context, status=status)
