@@ -175,18 +175,21 @@ def notification_deliver(
     writes the bell's notifications and mails those not online. Raises when the event store,
     the channel layer or the broker is down: the row stays pending and is sent again.
     """
-    from apps.notifications.live import live_record
+    from apps.notifications.live import live_event_body, live_event_frame, live_record
     from apps.notifications.personal import personal_address
 
     streams = live_record(message_id=message_id, topic=topic, payload=payload)
+    body = live_event_body(message_id=message_id, topic=topic, payload=payload)
+    # Each socket forwards `frame` as it is (docs/live.md): the text is encoded here, once
+    # per stream, not once per socket.
     messages = {
         stream: {
             "type": "outbox.event",
             "message_id": message_id,
             "topic": topic,
-            "payload": payload,
             "stream": stream,
             "seq": seq,
+            "frame": live_event_frame(body=body, stream=stream, seq=seq),
         }
         for stream, seq in streams.items()
     }
