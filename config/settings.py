@@ -415,6 +415,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
 )
 OUTBOX_RELAY_SWEEP_SECONDS = env.float("OUTBOX_RELAY_SWEEP_SECONDS", default=2.0)
+# Whether this process relays the outbox (nudges and beat's sweep). The embedded default's
+# worker does not: with the in-memory channel layer only the web process's sockets hear an
+# event, so that process relays, every OUTBOX_RELAY_POLL_SECONDS (apps/notifications/web_relay.py).
+OUTBOX_RELAY_HERE = env.bool("OUTBOX_RELAY_HERE", default=True)
+OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=0.5)
 OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
 # /metrics (Prometheus): scrapers send "Authorization: Bearer <METRICS_TOKEN>"; with no token
 # set, only loopback addresses are answered.

@@ -92,6 +92,8 @@ def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
     are skipped, and so are the rows behind them), so two relays never overtake each other
     within an instance. When the broker refuses a row, the run stops and the row waits.
     """
+    if not settings.OUTBOX_RELAY_HERE:
+        return 0  # another process relays (the embedded default's web process, web_relay.py)
     sent = 0
     for _ in range(MAX_PASSES):
         sent_in_pass, broker_down = _relay_pass(instance_id=instance_id, limit=limit)
