@@ -245,11 +245,11 @@ def test_the_start_page_and_form_cost_a_fixed_number_of_queries(people, django_a
     client = signed_in(people["requester"])
     # 1 session, 1 user; then which kinds the person may start: 2 their model permissions
     # (user's and groups', read once), 1 per kind that names its roles (3 kinds).
-    # (+2 on each page: the bell's unread count and latest five.)
-    with django_assert_num_queries(9):
+    # (+1 on each page: the bell, its latest five with the unread count.)
+    with django_assert_num_queries(8):
         assert client.get(reverse("inbox:start_list")).status_code == 200
     # 1 session, 1 user, 2 model permissions, 1 the kind's roles. The form itself reads nothing.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         assert client.get(START_ORDER).status_code == 200
 
 
