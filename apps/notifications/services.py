@@ -249,7 +249,19 @@ def notifications_for_people(*, message_id: int, topic: str, payload: dict[str, 
 
     written = notifications_record(message_id=message_id, topic=topic, payload=payload)
     if written:
-        live_control(groups=sorted({user_group(n.user_id) for n in written}), kind="bell")
-        job = import_string(EMAIL_JOB)
-        job.apply_async(kwargs={"notification_ids": [n.pk for n in written]}, retry=False)
+        # Only once they are committed: run inside a transaction (the relay's own, when the
+        # job runs eagerly), a bell rung at once sent pages to fetch a bell without them.
+        transaction.on_commit(
+            partial(
+                _bells_and_mail,
+                groups=sorted({user_group(n.user_id) for n in written}),
+                notification_ids=[n.pk for n in written],
+            )
+        )
     return len(written)
+
+
+def _bells_and_mail(*, groups: list[str], notification_ids: list[int]) -> None:
+    live_control(groups=groups, kind="bell")
+    job = import_string(EMAIL_JOB)
+    job.apply_async(kwargs={"notification_ids": notification_ids}, retry=False)
