@@ -198,7 +198,18 @@ def main() -> int:
         for port in ports:
             children.append(
                 subprocess.Popen(
-                    [daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                    # Daphne refuses a handshake the application has not answered in 5 s;
+                    # 1,000 sockets opened in bursts on a loaded machine take longer.
+                    [
+                        daphne,
+                        "-b",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "--websocket_connect_timeout",
+                        "120",
+                        "config.asgi:application",
+                    ],
                     cwd=ROOT,
                     env={**os.environ},
                     stdout=subprocess.DEVNULL,

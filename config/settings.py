@@ -449,6 +449,11 @@ OUTBOX_RELAY_NUDGE = env.str(
 )
 if OUTBOX_RELAY_NUDGE not in ("thread", "inline"):
     raise ImproperlyConfigured("OUTBOX_RELAY_NUDGE must be 'thread' or 'inline'")
+# Whether this process relays the outbox (nudges and beat's sweep). The embedded default's
+# worker does not: with the in-memory channel layer only the web process's sockets hear an
+# event, so that process relays, every OUTBOX_RELAY_POLL_SECONDS (apps/notifications/web_relay.py).
+OUTBOX_RELAY_HERE = env.bool("OUTBOX_RELAY_HERE", default=True)
+OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=0.5)
 OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
 # /metrics (Prometheus): scrapers send "Authorization: Bearer <METRICS_TOKEN>"; with no token
 # set, only loopback addresses are answered.

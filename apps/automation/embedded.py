@@ -13,17 +13,23 @@ import sys
 
 from django.conf import settings
 
+from config.env import env
 
-def start_embedded_worker(*, log_level: str = "WARNING") -> subprocess.Popen:
+
+def start_embedded_worker(*, log_level: str = "WARNING", relay: bool = True) -> subprocess.Popen:
     """Start the worker (solo pool, beat inside) as a child of this process; it is stopped
-    when this process exits. Returns the child, for callers that want to watch it."""
+    when this process exits. Returns the child, for callers that want to watch it.
+
+    `relay=False`: the worker leaves the outbox to this process (which must then relay it,
+    apps.notifications.web_relay), as the in-memory channel layer needs."""
     command = [
         sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
         "--beat", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
         "--pool", "solo", "--hostname", "embedded@%h", "--loglevel", log_level,
         "--without-gossip", "--without-mingle",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=settings.BASE_DIR)
+    environment = None if relay else {**env.ENVIRON, "OUTBOX_RELAY_HERE": "0"}
+    process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=environment)
     atexit.register(_stop, process)
     return process
 

@@ -766,19 +766,25 @@ def instance_detail_for(*, user: User, instance_id: int | str) -> InstanceDetail
 def live_streams_for(*, user: User, visible_queue_ids: list[int] | None = None) -> list[str]:
     """The channel-layer groups (apps.notifications.events) `user` may hear now: their own,
     each of their roles', and every queue they may work or manage. Decided by the server
-    from the database, never by a client; two queries, or one when the caller has just read
-    the queues `user` may see (`visible_queue_ids`, from queues_visible_to)."""
+    from the database, never by a client; one query: roles UNION ALL queues, or only the
+    roles when the caller has just read the queues `user` may see (`visible_queue_ids`, from
+    queues_visible_to)."""
     if not user.is_authenticated or not user.is_active:
         return []
-    roles = user.groups.values_list("pk", flat=True)
-    queues = (
-        visible_queue_ids
-        if visible_queue_ids is not None
-        else queues_visible_to(user=user).values_list("pk", flat=True)
-    )
-    return sorted(
-        [user_group(user.pk), *(role_group(pk) for pk in roles), *(queue_group(pk) for pk in queues)]
-    )
+    if visible_queue_ids is not None:
+        roles = user.groups.values_list("pk", flat=True)
+        return sorted(
+            [
+                user_group(user.pk),
+                *(role_group(pk) for pk in roles),
+                *(queue_group(pk) for pk in visible_queue_ids),
+            ]
+        )
+    roles = user.groups.order_by().annotate(kind=Value("role")).values_list("kind", "pk")
+    queues = queues_visible_to(user=user).order_by().annotate(kind=Value("queue")).values_list("kind", "pk")
+    group_of = {"role": role_group, "queue": queue_group}
+    rows = roles.union(queues, all=True)
+    return sorted([user_group(user.pk), *(group_of[kind](pk) for kind, pk in rows)])
 
 
 # --- Comments and attachments on an instance -------------------------------------------------------

@@ -16,9 +16,9 @@ from apps.accounts.services import user_set_email_notifications
 from apps.humantasks.selectors import queue_counts_for
 from apps.notifications.personal import (
     notification_mark_read,
+    notifications_bell_for,
     notifications_mark_all_read,
     notifications_recent_for,
-    notifications_unread_count,
 )
 
 
@@ -35,10 +35,8 @@ def notifications_bell(request: HttpRequest) -> HttpResponse:
 
 
 def bell_context(user: object) -> dict[str, object]:
-    return {
-        "bell_unread": notifications_unread_count(user=user),
-        "bell_recent": notifications_recent_for(user=user, limit=5),
-    }
+    bell = notifications_bell_for(user=user)
+    return {"bell_unread": bell.unread, "bell_recent": bell.recent}
 
 
 @login_required

@@ -9,31 +9,28 @@ once and in order per stream.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
-import logging
-import random
+from functools import partial
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.core.metrics import websocket_connected, websocket_disconnected
 from apps.humantasks.selectors import live_streams_for
+from apps.live.rollcall import presence_ttl, rollcall_join, rollcall_leave
 from apps.live.throttle import frame_bucket
 from apps.notifications.live import (
-    live_event_body,
     live_heads,
     live_presence_leave,
     live_presence_touch,
     live_replay,
 )
-
-logger = logging.getLogger(__name__)
 
 # Close codes (docs/live.md).
 CLOSE_NOT_SIGNED_IN = 4401
@@ -62,23 +59,9 @@ def _streams_for(user_id: int) -> list[str] | None:
     return None if user is None else live_streams_for(user=user)
 
 
-@database_sync_to_async
-def _still_active(user_id: int) -> bool:
-    """The periodic re-check's one query (streams are recomputed only when access changes)."""
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
-
-
-@database_sync_to_async
-def _session_alive(session_key: str) -> bool:
-    from importlib import import_module
-
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    return store().exists(session_key)
-
-
-_store_call = sync_to_async  # the event store's calls are blocking Redis round trips
+# The event store's calls are blocking Redis round trips on a thread-safe client: they need
+# not queue behind the database calls on Channels' one database thread.
+_store_call = partial(sync_to_async, thread_sensitive=False)
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
@@ -92,7 +75,6 @@ class InboxConsumer(AsyncWebsocketConsumer):
             burst=settings.LIVE_CLIENT_BURST, rate=settings.LIVE_CLIENT_FRAMES_PER_SECOND
         )
         self.refused = 0
-        self.recheck: asyncio.Task | None = None
         # Browsers see no reason for a refused handshake: accept, then close with a code.
         await self.accept()
         if user is None or not user.is_authenticated or not user.is_active:
@@ -109,20 +91,32 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.counted = True
         websocket_connected()
         heads = await _store_call(live_heads)(streams=streams)
-        await self._presence()
-        self.recheck = asyncio.ensure_future(self._recheck_forever())
+        with contextlib.suppress(Exception):  # presence is a hint for mail, never a failure
+            await _store_call(live_presence_touch)(
+                connections=[(self.user_id, self.channel_name)], ttl=presence_ttl()
+            )
+        rollcall_join(self)
         await self._send({"type": "hello", "user": user.get_username(), "streams": heads})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
             websocket_disconnected()
-        if self.recheck is not None:
-            self.recheck.cancel()
+        rollcall_leave(self)
         for stream in list(self.last):
             await self.channel_layer.group_discard(stream, self.channel_name)
         if self.user_id is not None:
             with contextlib.suppress(Exception):
                 await _store_call(live_presence_leave)(user_id=self.user_id, connection=self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As Channels' own, without its hop to the database thread before every message
+        (closing stale connections): one event to 1,000 sockets queued 1,000 hops on that
+        one thread. This consumer reads the database only through database_sync_to_async,
+        which closes stale connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- frames from the client ---------------------------------------------------------------
 
@@ -199,11 +193,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
             # Another relay's event overtook this one on the layer: fill the gap from the store.
             await self._catch_up(stream, upto=seq)
             return
-        body = live_event_body(
-            message_id=message["message_id"], topic=message["topic"], payload=message["payload"]
-        )
         self.last[stream] = seq
-        await self._send({"type": "event", **body, "stream": stream, "seq": seq})
+        await self.send(text_data=message["frame"])  # encoded once by the relay, for every socket
         if message["topic"] == "task.access_granted" and stream.startswith("user-"):
             await self._follow_access()
 
@@ -257,31 +248,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
         if added or had - wanted:
             await self._send({"type": "access_changed", "streams": dict(self.last)})
 
-    async def _presence(self) -> None:
-        ttl = settings.LIVE_RECHECK_SECONDS * 3
-        with contextlib.suppress(Exception):
-            await _store_call(live_presence_touch)(
-                user_id=self.user_id, connection=self.channel_name, ttl=ttl
-            )
-
-    async def _recheck_forever(self) -> None:
-        """A lost control message must not keep a deactivated or signed-out person listening."""
-        try:
-            # Jittered (50-100 % of the period): sockets opened together, after a deploy,
-            # must not all query the database in the same instant.
-            await asyncio.sleep(settings.LIVE_RECHECK_SECONDS * (0.5 + random.random() / 2))
-            while True:
-                if not await _still_active(self.user_id) or (
-                    self.session_key and not await _session_alive(self.session_key)
-                ):
-                    await self.close(code=CLOSE_SIGNED_OUT)
-                    return
-                await self._presence()
-                await asyncio.sleep(settings.LIVE_RECHECK_SECONDS)
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            logger.exception("live socket re-check failed")
+    async def signed_out(self) -> None:
+        """The roll call found the person deactivated or the session ended (apps.live.rollcall)."""
+        await self.close(code=CLOSE_SIGNED_OUT)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self.closing = True

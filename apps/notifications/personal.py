@@ -17,7 +17,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.notifications.models import Notification
@@ -119,8 +120,31 @@ def notifications_recent_for(*, user: Any, limit: int = RECENT) -> list[Notifica
     return list(Notification.objects.filter(user=user).order_by("-created_at", "-id")[:limit])
 
 
-def notifications_unread_count(*, user: Any) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+@dataclass(frozen=True)
+class Bell:
+    """The header's bell: how many of the person's notifications are unread, and the latest."""
+
+    unread: int
+    recent: list[Notification]
+
+
+def notifications_bell_for(*, user: Any, limit: int = 5) -> Bell:
+    """The bell in one query on every page: the latest `limit`, each carrying the unread
+    count as an uncorrelated subquery (PostgreSQL runs it once, on the unread index). No
+    notifications at all means none unread."""
+    unread = (
+        Notification.objects.filter(user=user, read_at__isnull=True)
+        .order_by()
+        .values("user")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    recent = list(
+        Notification.objects.filter(user=user)
+        .annotate(unread=Coalesce(Subquery(unread), 0))
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return Bell(unread=recent[0].unread if recent else 0, recent=recent)
 
 
 def notification_mark_read(*, user: Any, notification_id: int) -> bool:

@@ -189,6 +189,8 @@ def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
     the rows behind it, so two relays never overtake each other within an instance. When the
     broker refuses a row, the run stops and the row waits.
     """
+    if not settings.OUTBOX_RELAY_HERE:
+        return 0  # another process relays (the embedded default's web process, web_relay.py)
     sent = 0
     for _ in range(MAX_PASSES):
         sent_in_pass, broker_down, more = _relay_pass(instance_id=instance_id, limit=limit)
@@ -289,18 +291,21 @@ def notification_deliver(
     writes the bell's notifications and mails those not online. Raises when the event store,
     the channel layer or the broker is down: the row stays pending and is sent again.
     """
-    from apps.notifications.live import live_record
+    from apps.notifications.live import live_event_body, live_event_frame, live_record
     from apps.notifications.personal import personal_address
 
     streams = live_record(message_id=message_id, topic=topic, payload=payload)
+    body = live_event_body(message_id=message_id, topic=topic, payload=payload)
+    # Each socket forwards `frame` as it is (docs/live.md): the text is encoded here, once
+    # per stream, not once per socket.
     messages = {
         stream: {
             "type": "outbox.event",
             "message_id": message_id,
             "topic": topic,
-            "payload": payload,
             "stream": stream,
             "seq": seq,
+            "frame": live_event_frame(body=body, stream=stream, seq=seq),
         }
         for stream, seq in streams.items()
     }
@@ -368,7 +373,19 @@ def notifications_for_people(*, message_id: int, topic: str, payload: dict[str, 
 
     written = notifications_record(message_id=message_id, topic=topic, payload=payload)
     if written:
-        live_control(groups=sorted({user_group(n.user_id) for n in written}), kind="bell")
-        job = import_string(EMAIL_JOB)
-        job.apply_async(kwargs={"notification_ids": [n.pk for n in written]}, retry=False)
+        # Only once they are committed: run inside a transaction (the relay's own, when the
+        # job runs eagerly), a bell rung at once sent pages to fetch a bell without them.
+        transaction.on_commit(
+            partial(
+                _bells_and_mail,
+                groups=sorted({user_group(n.user_id) for n in written}),
+                notification_ids=[n.pk for n in written],
+            )
+        )
     return len(written)
+
+
+def _bells_and_mail(*, groups: list[str], notification_ids: list[int]) -> None:
+    live_control(groups=groups, kind="bell")
+    job = import_string(EMAIL_JOB)
+    job.apply_async(kwargs={"notification_ids": notification_ids}, retry=False)

@@ -107,12 +107,6 @@ def test_two_team_leads_see_a_new_order_and_who_took_it_without_reloading(
     assert task.state == "claimed" and task.assignee == people["lead"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent: after other live tests in the same run the reminder's event and bell sometimes "
-    "never reach the page (neither frame arrives, though both are in the store and the group); "
-    "not yet explained",
-)
 def test_the_bell_rings_with_the_reminder_of_a_task_falling_due(
     live_servers: LiveServers, on_server, people, key_for
 ):

@@ -306,8 +306,8 @@ def test_the_task_page_with_its_decision_form_costs_a_fixed_number_of_queries(
     # 1 session, 1 user, 1 the task with its instance, queue and assignee, 2 the reader's
     # queue and task grants, 1 the step's decision policy (only the requester's; the other
     # approvals of the step), 1 the history with its actors (the reason is in it), 1 the
-    # requester, 1 the instance's comments, 1 its attachments, 2 the live cursor's streams
-    # (roles, queues), 2 the bell. The typed form, pre-filled from the instance, reads
-    # nothing more.
-    with django_assert_num_queries(14):
+    # requester, 1 the instance's comments, 1 its attachments, 1 the live cursor's streams
+    # (roles and queues in one UNION ALL), 1 the bell (latest five with the unread count).
+    # The typed form, pre-filled from the instance, reads nothing more.
+    with django_assert_num_queries(12):
         assert client.get(reverse("inbox:task", args=[task.pk])).status_code == 200

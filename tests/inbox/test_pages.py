@@ -82,14 +82,14 @@ def test_the_inbox_costs_the_same_queries_for_one_task_or_many(client, people, d
     # ids, 2 the user's and their groups' model permissions (auditors read every task), 1
     # the merged per-queue page, 1 the page's tasks with instance, queue and assignee; 2 the
     # refusals (their decisions on the page's instances, the N-of-M siblings they hold); then
-    # the live parts: 1 the live cursor's roles (its queues were read above), 2 the bell
-    # (unread count, latest five). 15 in all, whatever the number of tasks.
-    with django_assert_num_queries(15):
+    # the live parts: 1 the live cursor's roles (its queues were read above), 1 the bell
+    # (latest five, with the unread count as a subquery). 14 in all, whatever the number of tasks.
+    with django_assert_num_queries(14):
         assert len(listed(client.get("/"))) == 1
 
     for number in range(2, 8):
         start_purchase_order(people["requester"], business_key=f"PO-{number}")
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         assert len(listed(client.get("/"))) == 7
 
 
@@ -367,13 +367,13 @@ def test_the_task_page_costs_the_same_queries_however_long_its_history(
     # queue and task grants (read once, for access and the page's buttons), 2 the step's
     # decision policy (earlier decisions, sibling approvals), 1 the requester, 1 the
     # history, 1 the instance's comments with their authors, 1 its attachments with their
-    # uploaders; 2 the live cursor's streams (roles, queues), 2 the bell. 15, however many
-    # events it has.
-    with django_assert_num_queries(15):
+    # uploaders; 1 the live cursor's streams (roles and queues in one UNION ALL), 1 the
+    # bell (latest five with the unread count). 13, however many events it has.
+    with django_assert_num_queries(13):
         assert client.get(url).status_code == 200
     for _ in range(5):
         task = task_unclaim(task=task_claim(task=task, actor=people["lead"]), actor=people["lead"])
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(13):
         page = client.get(url)
     # started, transitioned and task.created, then five claims and five releases.
     assert len(page.context["page"].history) == 3 + 10

@@ -245,11 +245,11 @@ def test_the_start_page_and_form_cost_a_fixed_number_of_queries(people, django_a
     client = signed_in(people["requester"])
     # 1 session, 1 user; then which kinds the person may start: 1 per kind (3 kinds), the
     # start permission (their own or their roles') and the roles the kind names in one query.
-    # (+2 on each page: the bell's unread count and latest five.)
-    with django_assert_num_queries(7):
+    # (+1 on each page: the bell, its latest five with the unread count.)
+    with django_assert_num_queries(6):
         assert client.get(reverse("inbox:start_list")).status_code == 200
     # 1 session, 1 user, 1 may they start this kind. The form itself reads nothing.
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         assert client.get(START_ORDER).status_code == 200
 
 

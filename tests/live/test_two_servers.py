@@ -13,7 +13,7 @@ from apps.humantasks.services import task_claim, task_complete
 from apps.live.consumers import CLOSE_NOT_SIGNED_IN, CLOSE_SIGNED_OUT, CLOSE_TOO_BIG
 from apps.notifications.events import queue_group
 from tests.factories import purchase_order_data
-from tests.live.servers import listen
+from tests.live.servers import Listener, listen
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
 
@@ -183,3 +183,43 @@ def test_anonymous_and_deactivated_people_are_closed(servers, people, queues, ke
     people["lead"].is_active = False
     people["lead"].save()
     assert listener.close_code(timeout=5) == CLOSE_SIGNED_OUT
+
+
+def test_the_roll_call_closes_sockets_whose_person_or_session_is_gone_without_a_control_message(
+    servers, live_servers, people, key_for, settings
+):
+    """Deactivated by a bulk update and signed out by a deleted session row (no signal, so no
+    control message): the server's periodic roll call finds both in one check and closes
+    them; everyone else on that server stays connected."""
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+    from websockets.sync.client import connect
+
+    from apps.accounts.models import User
+
+    checked = live_servers.start("rollcall", LIVE_RECHECK_SECONDS=1)
+    try:
+        deactivated = listen(checked, key_for(people["lead"]))
+        staying = listen(checked, key_for(people["lead2"]))
+        browser = Client()
+        browser.force_login(people["finance"])
+        session_key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+        signed_in = Listener(
+            connect(
+                checked.ws_url,
+                origin=checked.url,
+                additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}"},
+                open_timeout=10,
+            ).__enter__()
+        )
+        signed_in.resume()
+
+        User.objects.filter(pk=people["lead"].pk).update(is_active=False)
+        Session.objects.filter(session_key=session_key).delete()
+
+        assert deactivated.close_code(timeout=10) == CLOSE_SIGNED_OUT
+        assert signed_in.close_code(timeout=10) == CLOSE_SIGNED_OUT
+        staying.send({"type": "ping"})
+        assert staying.frames_until(lambda f: f["type"] == "pong", timeout=5)
+    finally:
+        checked.stop()

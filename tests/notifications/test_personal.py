@@ -99,3 +99,41 @@ def test_a_reminder_reaches_the_holder_once_however_often_it_is_delivered(
     row = OutboxMessage.objects.get(pk=reminder.message_id)
     assert notifications_for_people(message_id=row.pk, topic=row.topic, payload=row.payload) == 0
     assert len(mailoutbox) == 1
+
+
+@pytest.mark.django_db
+def test_the_bell_rings_only_once_its_notifications_are_committed(people, django_capture_on_commit_callbacks):
+    """Run inside a transaction (the relay's own, when the job runs eagerly), the people job
+    rings the bell after the commit: a page that fetches the bell at once must find them."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from apps.notifications.events import user_group
+    from apps.notifications.models import OutboxMessage
+
+    lead, requester = people["lead"], people["requester"]
+    data = purchase_order_data(100)
+    instance = instance_start(kind="purchase_order", business_key="PO-BELL", data=data, actor=requester)
+    task = task_claim(task=HumanTask.objects.get(instance=instance), actor=lead)
+    HumanTask.objects.filter(pk=task.pk).update(due_at=timezone.now() + timedelta(minutes=30))
+    with django_capture_on_commit_callbacks(execute=False):
+        assert tasks_remind_assignees() == 1
+    row = OutboxMessage.objects.get(topic="task.reminder")
+    layer = get_channel_layer()
+    page = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_group(lead.pk), page)
+
+    async def heard(timeout: float) -> dict | None:
+        try:
+            return await asyncio.wait_for(layer.receive(page), timeout)
+        except TimeoutError:
+            return None
+
+    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+        assert notifications_for_people(message_id=row.pk, topic=row.topic, payload=row.payload) == 1
+    assert async_to_sync(heard)(0.2) is None
+    for callback in after_commit:
+        callback()
+    assert async_to_sync(heard)(2) == {"type": "live.control", "kind": "bell"}

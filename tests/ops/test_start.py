@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class Server:
 
 
 @contextmanager
-def running_start(tmp_path: Path) -> Iterator[Server]:
+def running_start(tmp_path: Path, **settings_env: str) -> Iterator[Server]:
     # The embedded default as a fresh clone sees it: none of the production or test settings.
     env = {
         key: value
@@ -65,6 +65,7 @@ def running_start(tmp_path: Path) -> Iterator[Server]:
         CELERY_BROKER_DIR=str(tmp_path / "broker"),
         CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
         PYTHONUNBUFFERED="1",
+        **settings_env,
     )
     port = free_port()
     process = subprocess.Popen(
@@ -189,3 +190,48 @@ def test_start_explains_itself():
     )
     assert result.returncode == 0, result.stderr
     assert "--port" in result.stdout and "demo" in result.stdout
+
+
+def test_on_the_embedded_default_a_reminder_the_worker_sends_reaches_an_open_inbox(tmp_path):
+    """No Redis: the worker child's beat reminds lead1 of a task falling due, and lead1's open
+    socket on the web process hears the reminder and the bell (the web process relays the
+    outbox and rings the bell; the worker's in-memory channel layer reaches no socket)."""
+    import json
+
+    from websockets.sync.client import connect
+
+    with running_start(tmp_path, SLA_TIMER_SECONDS="1") as server:
+        browser = sign_in(server.url, "lead1", server.password_of("lead1"))
+        inbox = browser.open(server.url, timeout=10).read().decode()
+        task_id = int(re.search(r'data-task-id="(\d+)"', inbox).group(1))
+        [jar] = [h.cookiejar for h in browser.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)]
+        session = next(cookie.value for cookie in jar if cookie.name == "sessionid")
+        socket_url = server.url.replace("http://", "ws://") + "ws/inbox/"
+        with connect(
+            socket_url, origin=server.url.rstrip("/"), additional_headers={"Cookie": f"sessionid={session}"}
+        ) as socket:
+            assert json.loads(socket.recv(timeout=10))["type"] == "hello"
+            socket.send(json.dumps({"type": "resume", "after": None}))
+            while json.loads(socket.recv(timeout=10))["type"] != "resumed":
+                pass
+            # lead1 holds the task, due in ten minutes: inside the reminder window.
+            with sqlite3.connect(tmp_path / "db.sqlite3", timeout=30) as database:
+                [lead1] = database.execute("SELECT id FROM accounts_user WHERE username = 'lead1'").fetchone()
+                database.execute(
+                    "UPDATE humantasks_humantask SET state = 'claimed', assignee_id = ?, reminded_at = NULL,"
+                    " due_at = datetime('now', '+10 minutes') WHERE id = ?",
+                    [lead1, task_id],
+                )
+            heard: list[dict] = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                any(f.get("topic") == "task.reminder" and f["data"]["task"] == task_id for f in heard)
+                and any(f["type"] == "bell" for f in heard)
+            ):
+                with suppress(TimeoutError):
+                    heard.append(json.loads(socket.recv(timeout=1)))
+        reminders = [f for f in heard if f.get("topic") == "task.reminder" and f["data"]["task"] == task_id]
+        assert [f["stream"] for f in reminders] == [f"user-{lead1}"], heard
+        assert any(f["type"] == "bell" for f in heard), heard
+        status, bell = answer(browser, server.url + "notifications/bell/")
+        assert status == 200 and "Falls due soon" in bell

@@ -33,7 +33,7 @@ def is_scalar(value: Any) -> bool:
 
 @register.inclusion_tag("inbox/_bell.html", takes_context=True)
 def notification_bell(context: dict[str, Any]) -> dict[str, Any]:
-    """The header's bell: unread count and the latest few (two queries)."""
+    """The header's bell: unread count and the latest few (one query)."""
     from apps.inbox.live_views import bell_context
 
     return bell_context(context["request"].user)

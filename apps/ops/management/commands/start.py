@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.automation.embedded import start_embedded_worker
+from apps.notifications.web_relay import web_relay_start
 from apps.ops.management.commands.seed_demo import DEFAULT_PASSWORD_FILE
 
 
@@ -56,9 +57,19 @@ class Command(BaseCommand):
         )
         self._say("")
 
+        # Without Redis the channel layer is this process's memory: only what this process
+        # sends reaches the sockets, so it relays the whole outbox and the worker none of it.
+        relay_here = settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith(".InMemoryChannelLayer")
         if options["worker"]:
             # A child process with the worker and beat; it stops when this command exits.
-            start_embedded_worker()
+            start_embedded_worker(relay=not relay_here)
+        if relay_here:
+            import daphne.server  # noqa: F401 (installs Twisted's asyncio reactor, as runserver does)
+            from twisted.internet import reactor
+
+            # Called in the server's event loop once it runs.
+
+            reactor.callLater(0, web_relay_start)
         call_command("runserver", f"{host}:{port}", use_reloader=False)
 
     def _say(self, line: str) -> None:
