@@ -25,19 +25,34 @@ from django.conf import settings
 # meaningful (too old, so refresh) instead of matching a restarted count.
 _SEQ_TTL_SECONDS = 7 * 24 * 3600
 
-# ARGV: prefix, message id, body, max events, ttl, seq ttl, then the streams.
+
+def _sequence_base() -> int:
+    """Where a stream's new counter starts: the time in milliseconds. A counter lost with the
+    store's memory (Redis restarted empty, the embedded server restarted, a week unused)
+    starts again above every number it gave before (unless the stream averaged more than a
+    thousand events a second), so a client's old "after" reads as too old, gets a refresh,
+    and never matches a number that now means another event."""
+    return int(time.time() * 1000)
+
+
+# ARGV: prefix, message id, body, max events, ttl, seq ttl, sequence base, then the streams.
 # Returns a flat list: stream, seq, stream, seq, ...
 _RECORD = """
 local prefix, id, body = ARGV[1], ARGV[2], ARGV[3]
-local maxlen, ttl, seqttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local maxlen, ttl, seqttl, base = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local known_key = prefix .. ':msg:' .. id
 local known = redis.call('HGETALL', known_key)
 if #known > 0 then return known end
 local out = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local stream = ARGV[i]
-  local seq = redis.call('INCR', prefix .. ':seq:' .. stream)
-  redis.call('EXPIRE', prefix .. ':seq:' .. stream, seqttl)
+  local seq_key = prefix .. ':seq:' .. stream
+  if redis.call('SET', seq_key, base, 'NX') then
+    redis.call('SET', prefix .. ':first:' .. stream, base + 1)
+  end
+  local seq = redis.call('INCR', seq_key)
+  redis.call('EXPIRE', seq_key, seqttl)
+  redis.call('EXPIRE', prefix .. ':first:' .. stream, seqttl)
   local log = prefix .. ':log:' .. stream
   redis.call('ZADD', log, seq, seq .. ' ' .. body)
   redis.call('ZREMRANGEBYRANK', log, 0, -(maxlen + 1))
@@ -61,10 +76,21 @@ class Replay:
     refresh: bool = False
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What a store keeps of a stream after a sequence: up to limit + 1 of the events, the
+    last number given out, the oldest kept, and the counter's first number."""
+
+    events: list[tuple[int, str]]
+    head: int
+    oldest: int | None
+    first: int | None
+
+
 class _Store(Protocol):
     def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]: ...
     def heads(self, streams: list[str]) -> dict[str, int]: ...
-    def since(self, stream: str, after: int, limit: int) -> tuple[list[tuple[int, str]], int, int | None]: ...
+    def since(self, stream: str, after: int, limit: int) -> Kept: ...
     def presence_touch(self, connections: list[tuple[int, str]], ttl: float) -> None: ...
     def presence_leave(self, user_id: int, connection: str) -> None: ...
     def online(self, user_ids: Iterable[int]) -> set[int]: ...
@@ -86,6 +112,7 @@ class _RedisStore:
             settings.LIVE_STREAM_MAX_EVENTS,
             settings.LIVE_STREAM_TTL_SECONDS,
             _SEQ_TTL_SECONDS,
+            _sequence_base(),
             *streams,
         ]
         flat = self.script(args=args)
@@ -97,15 +124,21 @@ class _RedisStore:
         values = self.client.mget([f"{self.prefix}:seq:{stream}" for stream in streams])
         return {stream: int(value or 0) for stream, value in zip(streams, values, strict=True)}
 
-    def since(self, stream: str, after: int, limit: int) -> tuple[list[tuple[int, str]], int, int | None]:
+    def since(self, stream: str, after: int, limit: int) -> Kept:
         log = f"{self.prefix}:log:{stream}"
         with self.client.pipeline(transaction=False) as pipe:
             pipe.zrangebyscore(log, f"({after}", "+inf", start=0, num=limit + 1, withscores=True)
             pipe.zrange(log, 0, 0, withscores=True)
             pipe.get(f"{self.prefix}:seq:{stream}")
-            found, oldest, head = pipe.execute()
+            pipe.get(f"{self.prefix}:first:{stream}")
+            found, oldest, head, first = pipe.execute()
         events = [(int(score), member.decode().partition(" ")[2]) for member, score in found]
-        return events, int(head or 0), int(oldest[0][1]) if oldest else None
+        return Kept(
+            events=events,
+            head=int(head or 0),
+            oldest=int(oldest[0][1]) if oldest else None,
+            first=int(first) if first else None,
+        )
 
     def presence_touch(self, connections: list[tuple[int, str]], ttl: float) -> None:
         now = time.time()
@@ -136,6 +169,7 @@ class _MemoryStore:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.seq: dict[str, int] = {}
+        self.first: dict[str, int] = {}
         self.logs: dict[str, list[tuple[int, str, float]]] = {}
         self.known: dict[int, dict[str, int]] = {}
         self.presence: dict[int, dict[str, float]] = {}
@@ -146,7 +180,10 @@ class _MemoryStore:
                 return dict(self.known[message_id])
             now, out = time.monotonic(), {}
             for stream in streams:
-                seq = self.seq[stream] = self.seq.get(stream, 0) + 1
+                if stream not in self.seq:
+                    self.seq[stream] = _sequence_base()
+                    self.first[stream] = self.seq[stream] + 1
+                seq = self.seq[stream] = self.seq[stream] + 1
                 log = self.logs.setdefault(stream, [])
                 log.append((seq, body, now))
                 cutoff = now - settings.LIVE_STREAM_TTL_SECONDS
@@ -164,11 +201,16 @@ class _MemoryStore:
         with self.lock:
             return {stream: self.seq.get(stream, 0) for stream in streams}
 
-    def since(self, stream: str, after: int, limit: int) -> tuple[list[tuple[int, str]], int, int | None]:
+    def since(self, stream: str, after: int, limit: int) -> Kept:
         with self.lock:
             log = self.logs.get(stream, [])
             found = [(seq, body) for seq, body, _at in log if seq > after][: limit + 1]
-            return found, self.seq.get(stream, 0), log[0][0] if log else None
+            return Kept(
+                events=found,
+                head=self.seq.get(stream, 0),
+                oldest=log[0][0] if log else None,
+                first=self.first.get(stream),
+            )
 
     def presence_touch(self, connections: list[tuple[int, str]], ttl: float) -> None:
         with self.lock:
@@ -230,12 +272,22 @@ def live_replay(*, stream: str, after: int, limit: int | None = None) -> Replay:
     """The events of `stream` numbered above `after`, in order, when they are all still kept
     and there are at most `limit`; otherwise Replay(refresh=True)."""
     limit = settings.LIVE_REPLAY_MAX_EVENTS if limit is None else limit
-    found, head, oldest = _store().since(stream, after, limit)
+    kept = _store().since(stream, after, limit)
+    found, head = kept.events, kept.head
     if after > head:
         return Replay(events=[], head=head, refresh=True)
     if after == head:
         return Replay(events=[], head=head)
-    complete = oldest is not None and oldest <= after + 1 and found and found[0][0] == after + 1
+    # The event after `after`: the next number, or, for a client that saw the stream before
+    # it ever had an event (0), the counter's first.
+    expected = after + 1 if after else kept.first
+    complete = (
+        kept.oldest is not None
+        and expected is not None
+        and kept.oldest <= expected
+        and found
+        and found[0][0] == expected
+    )
     if not complete or len(found) > limit:
         return Replay(events=[], head=head, refresh=True)
     return Replay(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 import requests
 
 from apps.humantasks.models import HumanTask
@@ -133,6 +134,32 @@ def test_a_client_that_reconnects_gets_exactly_what_it_missed_in_order(servers, 
     start_order(b, key_for(people["requester"]), "PO-WS-6")
     [live] = task_events(again.frames_until(lambda f: f["type"] == "event", timeout=5))
     assert live["seq"] == seen + 4
+
+
+def test_a_store_that_lost_its_memory_tells_an_old_cursor_to_refresh(
+    live_servers, servers, people, queues, key_for
+):
+    # Redis restarted without its data: the streams' counters start again, above every
+    # number they gave before, so the client's last sequence cannot match a new event.
+    a, b = servers
+    key = key_for(people["lead"])
+    listener = listen(b, key)
+    start_order(a, key_for(people["requester"]), "PO-WS-LOST-1")
+    [first] = task_events(listener.frames_until(lambda f: f.get("topic") == "task.created", timeout=5))
+    stream, seen = first["stream"], first["seq"]
+    listener.close()
+    store = redis.Redis.from_url(live_servers.redis_url)
+    for kind in ("seq", "first", "log", "msg"):
+        for name in store.scan_iter(f"{live_servers.prefix}:{kind}:*"):
+            store.delete(name)
+    for n in range(3):
+        start_order(a, key_for(people["requester"]), f"PO-WS-LOST-{n + 2}")
+
+    again = listen(a, key, resume=False)
+    again.send({"type": "resume", "after": {stream: seen}})
+    frames = again.frames_until(lambda f: f["type"] == "refresh", timeout=5)
+    assert [f["stream"] for f in frames if f["type"] == "refresh"] == [stream]
+    assert not task_events(frames), "events numbered anew were taken for the ones after the cursor"
 
 
 def test_a_gap_too_old_to_replay_gets_a_refresh(servers, people, queues, key_for):
