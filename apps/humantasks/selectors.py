@@ -534,10 +534,16 @@ def _page_rows(
         granted_sql, granted_params = ordered(granted)
         branches.append(granted_sql)
         params += granted_params
-    union = " UNION ALL ".join(f"({branch})" for branch in branches)
     order = ", ".join(f"{key} {'DESC' if desc else 'ASC'}" for key, desc in (*sort.keys, ("id", False)))
+    if len(branches) == 1 and queue_ids is None:
+        # One branch (an auditor's title search) is ordered and limited already; PostgreSQL
+        # refuses a second ORDER BY after a parenthesised one.
+        statement = branches[0]
+    else:
+        union = " UNION ALL ".join(f"({branch})" for branch in branches)
+        statement = f"{union} ORDER BY {order} LIMIT {int(rows)}"
     with connection.cursor() as cursor:
-        cursor.execute(f"{union} ORDER BY {order} LIMIT {int(rows)}", params)
+        cursor.execute(statement, params)
         return cursor.fetchall()
 
 

@@ -178,6 +178,15 @@ def test_each_filter_narrows_to_exactly_the_matching_visible_tasks(viewer, world
         assert 0 < len(got) < len(everything), name
 
 
+@pytest.mark.parametrize("who", ["auditor", "manager"])
+def test_a_title_search_finds_the_same_tasks_for_readers_of_every_queue(people, world, who):
+    # An auditor's search is one branch (no grants beside it), a manager's two.
+    reader = people[who]
+    found = ids(inbox_for(user=reader, filters=InboxFilters(text="SUPPLIER 1"), limit=200))
+    assert found == visible(reader, lambda t: "supplier 1" in t.title.lower())
+    assert found
+
+
 def test_filter_for_a_queue_the_viewer_cannot_see_gives_nothing(viewer, world):
     assert inbox_for(user=viewer, filters=InboxFilters(queues=("it", "hr")), limit=200).tasks == []
 
