@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Case,
@@ -520,24 +521,33 @@ def _page_rows(
     statement PostgreSQL took 15-20 ms to plan the joins around the union, against 2-3 ms
     for the two."""
 
-    def ordered(tasks: QuerySet[HumanTask]) -> tuple[str, tuple]:
+    def ordered(tasks: QuerySet[HumanTask]) -> tuple[str, tuple] | None:
         limited = tasks.filter(condition).order_by(*sort.order_by).values_list("id", *sort.fields)[:rows]
-        return limited.query.sql_with_params()
+        try:
+            return limited.query.sql_with_params()
+        except EmptyResultSet:  # e.g. a title search with no visible queue: nothing to walk
+            return None
 
-    walk_sql, walk_params = ordered(walk)
-    if queue_ids is None:
-        branches, params = [walk_sql], [*walk_params]
-    else:
-        lateral = f"unnest(%s::bigint[]) AS visible (id) CROSS JOIN LATERAL ({walk_sql}) AS walk"
-        branches, params = [f"SELECT walk.* FROM {lateral}"], [queue_ids, *walk_params]
-    if granted is not None:
-        granted_sql, granted_params = ordered(granted)
-        branches.append(granted_sql)
-        params += granted_params
+    branches: list[str] = []
+    params: list[Any] = []
+    walked = ordered(walk)
+    if walked is not None:
+        walk_sql, walk_params = walked
+        if queue_ids is None:
+            branches, params = [walk_sql], [*walk_params]
+        else:
+            lateral = f"unnest(%s::bigint[]) AS visible (id) CROSS JOIN LATERAL ({walk_sql}) AS walk"
+            branches, params = [f"SELECT walk.* FROM {lateral}"], [queue_ids, *walk_params]
+    granted_branch = ordered(granted) if granted is not None else None
+    if granted_branch is not None:
+        branches.append(granted_branch[0])
+        params += granted_branch[1]
+    if not branches:
+        return []
     order = ", ".join(f"{key} {'DESC' if desc else 'ASC'}" for key, desc in (*sort.keys, ("id", False)))
-    if len(branches) == 1 and queue_ids is None:
-        # One branch (an auditor's title search) is ordered and limited already; PostgreSQL
-        # refuses a second ORDER BY after a parenthesised one.
+    if len(branches) == 1 and (queue_ids is None or walked is None):
+        # One plain branch (an auditor's title search, or the grants alone) is ordered and
+        # limited already; PostgreSQL refuses a second ORDER BY after a parenthesised one.
         statement = branches[0]
     else:
         union = " UNION ALL ".join(f"({branch})" for branch in branches)

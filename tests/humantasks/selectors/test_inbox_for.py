@@ -187,6 +187,13 @@ def test_a_title_search_finds_the_same_tasks_for_readers_of_every_queue(people, 
     assert found
 
 
+@pytest.mark.parametrize("who", ["auditor", "viewer"])
+def test_a_title_search_in_no_visible_queue_gives_nothing(people, viewer, world, who):
+    reader = viewer if who == "viewer" else people[who]
+    filters = InboxFilters(queues=("no-such-queue",), text="SUPPLIER 1")
+    assert inbox_for(user=reader, filters=filters, limit=50).tasks == []
+
+
 def test_filter_for_a_queue_the_viewer_cannot_see_gives_nothing(viewer, world):
     assert inbox_for(user=viewer, filters=InboxFilters(queues=("it", "hr")), limit=200).tasks == []
 
