@@ -99,8 +99,8 @@ MATRIX: dict[str, Row] = {
     "views/<int:view_id>/edit/": row("POST", "view", "302/302 302/404 302/404 302/404 302/404 302/404 302/404", body={f"view-{VIEW_ID}-name": "Renamed"}),
     "views/<int:view_id>/delete/": row("POST", "view", "302/302 302/404 302/404 302/404 302/404 302/404 302/404"),
     "views/<int:view_id>/default/": row("POST", "view", "302/302 302/404 302/404 302/404 302/404 302/404 302/404"),
-    "processes/<int:instance_id>/comments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 302/302 404/404", body={"body": "Checked the quote."}),
-    "processes/<int:instance_id>/attachments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 302/302 404/404", body={"file": A_FILE}),
+    "processes/<int:instance_id>/comments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 403/403 404/404", body={"body": "Checked the quote."}),
+    "processes/<int:instance_id>/attachments/": row("POST", "instance", "302/302 302/404 302/404 302/404 302/404 403/403 404/404", body={"file": A_FILE}),
     "attachments/<int:attachment_id>/": row("GET", "attachment", "302/302 200/404 200/404 200/404 200/404 200/200 404/404"),
     # --- the auditors' and managers' workspace: theirs alone; everyone else learns nothing -------------
     "oversight/": row("GET", "", "302/302 404/404 404/404 404/404 200/200 200/200 404/404"),
