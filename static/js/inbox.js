@@ -174,7 +174,10 @@
   });
 
   // --- Keyboard ----------------------------------------------------------------------------------
+  // Keys are text only where text is typed: a ticked row's checkbox or a button keeps the shortcuts.
+  const NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset"];
   function typing(target) {
+    if (target.matches("input") && NOT_TEXT.includes(target.type)) return false;
     return target.closest("input, textarea, select, [contenteditable=true], dialog[open]") !== null;
   }
 
