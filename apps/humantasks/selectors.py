@@ -570,6 +570,11 @@ def tasks_visible_to(*, user: User) -> QuerySet[HumanTask]:
         return HumanTask.objects.all()
     if user.is_superuser:
         return HumanTask.objects.filter(Q(is_confidential=False) | Q(pk__in=_task_ids_granted_to(user=user)))
+    return _tasks_seen_through_queues_and_grants(user=user)
+
+
+def _tasks_seen_through_queues_and_grants(*, user: User) -> QuerySet[HumanTask]:
+    """Non-confidential tasks of the queues `user` may see, and the tasks granted to them."""
     return HumanTask.objects.filter(
         Q(queue__in=queues_visible_to(user=user).values("pk"), is_confidential=False)
         | Q(pk__in=_task_ids_granted_to(user=user))
@@ -698,13 +703,9 @@ def instances_taken_part_in(*, user: User) -> QuerySet[WorkflowInstance]:
     not count: auditors change nothing, so they read every instance but write no notes."""
     if not user.is_authenticated or not user.is_active:
         return WorkflowInstance.objects.none()
-    if is_auditor(user):
-        seen = HumanTask.objects.filter(
-            Q(queue__in=queues_visible_to(user=user).values("pk"), is_confidential=False)
-            | Q(pk__in=_task_ids_granted_to(user=user))
-        )
-    else:
-        seen = tasks_visible_to(user=user)
+    seen = (
+        _tasks_seen_through_queues_and_grants(user=user) if is_auditor(user) else tasks_visible_to(user=user)
+    )
     return WorkflowInstance.objects.filter(
         Q(requester=user) | Q(started_by=user) | Q(pk__in=seen.values("instance_id"))
     )
