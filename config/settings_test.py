@@ -1,6 +1,6 @@
 """Test settings: PostgreSQL on loopback unless TEST_DATABASE_URL says otherwise.
 
-The test runner (`python3 manage.py test`, see apps/accounts/management/commands/test.py)
+The test runner (`python3 manage.py test`, see apps/ops/management/commands/test.py)
 checks PostgreSQL and Redis before pytest starts and fails loudly under CI=true.
 """
 
@@ -10,6 +10,7 @@ from config.settings import *  # noqa: F403
 DATABASES = {
     "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/approval_inbox")
 }
+database_statements_prepared(DATABASES["default"])  # noqa: F405
 TEST_REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pgtrigger
 import pytest
 from django.db import connection
 
@@ -19,6 +18,7 @@ from apps.humantasks.models import Queue
 from apps.humantasks.services import queues_ensure_standard
 from apps.workflows.models import WorkflowInstance
 from config.env import env
+from tests.db_state import triggers_ignored_setting
 from tests.factories import UserFactory, start_purchase_order
 
 
@@ -29,12 +29,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="Redis is unreachable (allowed outside CI only)"))
 
 
+def _audit_triggers_ignored(ignored: str) -> Callable[..., Any]:
+    def execute(run: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        if sql.lstrip().upper().startswith("TRUNCATE"):
+            context["cursor"].cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignored])
+        return run(sql, params, many, context)
+
+    return execute
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
     # A transactional test (django_db(transaction=True)) ends with Django's flush, one TRUNCATE
     # of every table, which the audit log's append-only triggers rightly refuse. Let the
-    # teardown, and only the teardown, through; the tests themselves run with the triggers on.
-    with pgtrigger.ignore("audit.AuditEvent:audit_append_only", "audit.AuditEvent:audit_no_truncate"):
+    # teardown's transaction, and only it, through; the tests themselves run with the triggers on.
+    ignored = triggers_ignored_setting(
+        "audit.AuditEvent:audit_append_only", "audit.AuditEvent:audit_no_truncate"
+    )
+    with connection.execute_wrapper(_audit_triggers_ignored(ignored)):
         return (yield)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,10 +65,11 @@ def audit_write_refused(action: str) -> Iterator[None]:
             END $$;
             """
         )
+        # A trigger's arguments are literals, never parameters (which PostgreSQL binds itself here).
+        assert re.fullmatch(r"[a-z_.]+", action), action
         cursor.execute(
             "CREATE TRIGGER test_refuse_audit_action BEFORE INSERT ON audit_auditevent "
-            "FOR EACH ROW EXECUTE FUNCTION test_refuse_audit_action(%s)",
-            [action],
+            f"FOR EACH ROW EXECUTE FUNCTION test_refuse_audit_action('{action}')"
         )
     try:
         yield
@@ -75,3 +77,19 @@ def audit_write_refused(action: str) -> Iterator[None]:
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER test_refuse_audit_action ON audit_auditevent")
             cursor.execute("DROP FUNCTION test_refuse_audit_action()")
+
+
+def triggers_ignored_setting(*uris: str) -> str:
+    """The value of `pgtrigger.ignore` that switches the triggers named by `uris` off.
+
+    Set it with `set_config('pgtrigger.ignore', value, true)` in the transaction that needs it:
+    pgtrigger's own ignore() prefixes every statement with the setting, which a statement
+    PostgreSQL binds and prepares itself (the project's connections) cannot hold.
+    """
+    import pgtrigger
+
+    ids: set[str] = set()
+    for model, trigger in pgtrigger.registered(*uris):
+        pgid = trigger.get_pgid(model)
+        ids |= {pgid, f"{model._meta.db_table}:{pgid}"}
+    return "{" + ",".join(sorted(ids)) + "}"

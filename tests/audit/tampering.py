@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import pgtrigger
 from django.db import connection, transaction
 
 from apps.audit.models import AuditEvent
 from apps.humantasks.services import task_claim, task_complete, task_unclaim
 from apps.workflows.models import WorkflowInstance
+from tests.db_state import triggers_ignored_setting
 from tests.factories import start_employee_onboarding, start_purchase_order
 from tests.process_steps import open_task
 
 
 def tamper(sql: str, params: list | None = None) -> None:
     """Run `sql` as someone who switched the append-only trigger off for it."""
-    with (
-        transaction.atomic(),
-        pgtrigger.ignore("audit.AuditEvent:audit_append_only"),
-        connection.cursor() as cursor,
-    ):
+    with transaction.atomic(), connection.cursor() as cursor:
+        ignored = triggers_ignored_setting("audit.AuditEvent:audit_append_only")
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignored])
         cursor.execute(sql, params)
 
 
