@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Q
 from django_fsm import FSMField, FSMModelMixin
 
 from apps.accounts.roles import INTEGRATIONS
+from apps.core.compiled import STAND_IN_ID, exists_compiled
 from apps.workflows.definitions import AutomatedStep, HumanStep
 
 
@@ -100,17 +101,24 @@ class WorkflowInstance(FSMModelMixin, models.Model):
         if user.is_superuser:
             return True
         # Django's model backends' answer to has_perm("workflows.start_instance") and the role
-        # test in one query, rather than all the person's permissions first (two queries).
+        # test in one query, rather than all the person's permissions first (two queries),
+        # built once per kind (apps.core.compiled).
+        return exists_compiled(
+            ("may-start", cls.started_by_roles), cls._may_start_query, {STAND_IN_ID: user.pk}
+        )
+
+    @classmethod
+    def _may_start_query(cls) -> models.QuerySet[Any]:
         start = Permission.objects.filter(content_type__app_label="workflows", codename="start_instance")
         person = OuterRef("pk")
         may = get_user_model().objects.filter(
-            Q(Exists(start.filter(user=person))) | Q(Exists(start.filter(group__user=person))), pk=user.pk
+            Q(Exists(start.filter(user=person))) | Q(Exists(start.filter(group__user=person))), pk=STAND_IN_ID
         )
         if cls.started_by_roles:
             # External systems (the Integrations role) start any kind, on behalf of the people they name.
             roles = (*cls.started_by_roles, INTEGRATIONS.name)
             may = may.filter(Exists(Group.objects.filter(user=person, name__in=roles)))
-        return may.exists()
+        return may
 
     @classmethod
     def human_step(cls, name: str) -> HumanStep | None:

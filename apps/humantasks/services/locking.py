@@ -16,6 +16,7 @@ from apps.audit.services import (
     audit_chain_head_query,
     instance_chain_key,
 )
+from apps.core.compiled import STAND_IN_ID, STAND_IN_TEXT, stand_ins_filled
 from apps.humantasks.models import HumanTask
 from apps.humantasks.policy import decision_facts_annotations, quorum_annotations
 from apps.humantasks.selectors import task_grants_annotations
@@ -83,11 +84,6 @@ def only_open_task_fact(task: HumanTask) -> tuple[str, int, int]:
     return ("only-open-task", task.instance_id, task.pk)
 
 
-# Stand-ins for the actor's id and the chain's key in the cached SQL of the lock's annotations.
-_PERSON = -2_000_000_001
-_CHAIN = "\x00chain"
-
-
 def _lock_annotations(
     *, definition: type[WorkflowInstance] | None, facts_of: int | None, chain_key: str | None
 ) -> dict[str, RawSQL]:
@@ -99,13 +95,9 @@ def _lock_annotations(
     compiled = _lock_annotations_compiled(
         definition=definition, facts=facts_of is not None, head=chain_key is not None, using=DEFAULT_DB_ALIAS
     )
-    values = {_PERSON: facts_of, _CHAIN: chain_key}
-
-    def filled(param: Any) -> Any:
-        return values.get(param, param) if isinstance(param, int | str) else param
-
+    values = {STAND_IN_ID: facts_of, STAND_IN_TEXT: chain_key}
     return {
-        name: RawSQL(sql, [filled(param) for param in params], output_field=field)
+        name: RawSQL(sql, stand_ins_filled(params, values), output_field=field)
         for name, sql, params, field in compiled
     }
 
@@ -116,11 +108,11 @@ def _lock_annotations_compiled(
 ) -> tuple[tuple[str, str, tuple[Any, ...], Any], ...]:
     annotations: dict[str, Any] = {}
     if head:
-        last = audit_chain_head_query(_CHAIN)
+        last = audit_chain_head_query(STAND_IN_TEXT)
         annotations["audit_head_seq"] = Subquery(last.values("seq"))
         annotations["audit_head_hash"] = Subquery(last.values("hash"))
     if facts:
-        person = get_user_model()(pk=_PERSON)
+        person = get_user_model()(pk=STAND_IN_ID)
         annotations.update(task_grants_annotations(user=person))
         annotations.update(decision_facts_annotations(user=person))
     if definition is not None:
