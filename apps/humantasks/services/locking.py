@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Subquery
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet, Subquery
 
 from apps.audit.services import (
     audit_chain_head_is_known,
@@ -16,7 +13,7 @@ from apps.audit.services import (
     audit_chain_head_query,
     instance_chain_key,
 )
-from apps.core.compiled import STAND_IN_ID, STAND_IN_TEXT, stand_ins_filled
+from apps.core.compiled import STAND_IN_ID, STAND_IN_OTHER_ID, STAND_IN_TEXT, rows_compiled
 from apps.humantasks.models import HumanTask
 from apps.humantasks.policy import decision_facts_annotations, quorum_annotations
 from apps.humantasks.selectors import task_grants_annotations
@@ -47,29 +44,38 @@ def task_lock(
     - with `quorum`, the step's N-of-M counts (quorum_annotations).
     """
     try:
-        of_task = HumanTask.objects.filter(pk=task_id).values("instance_id")[:1]
+        task_pk = int(task_id)
     except (ValueError, TypeError):
         return None
+    of_task = HumanTask.objects.filter(pk=task_pk).values("instance_id")[:1]
     instance = instance_lock(instance_id=Subquery(of_task), skip_locked=skip_locked, missing_ok=True)
     if instance is None:
         return None
     chain_key = instance_chain_key(instance.pk)
     head_wanted = not audit_chain_head_is_known(chain_key)
     facts = facts_for is not None and facts_for.is_authenticated and facts_for.is_active
-    annotations = _lock_annotations(
-        definition=type(instance) if quorum else None,
-        facts_of=facts_for.pk if facts else None,
-        chain_key=chain_key if head_wanted else None,
+    definition = type(instance) if quorum else None
+
+    def build() -> QuerySet[HumanTask]:
+        # Lock the task row only: a plain select_for_update() would lock the joined queue row
+        # too, queueing every action on the queue's tasks behind one another and deadlocking
+        # moves between two queues (each holds its queue and needs the other's for its foreign key).
+        annotations = _lock_annotations(definition=definition, facts=facts, head=head_wanted)
+        return (
+            HumanTask.objects.select_for_update(of=("self",))
+            .select_related("queue", "assignee")
+            .annotate(**annotations)
+            .filter(pk=STAND_IN_OTHER_ID)
+        )
+
+    found = rows_compiled(
+        ("task-lock", definition, facts, head_wanted),
+        build,
+        {STAND_IN_OTHER_ID: task_pk, STAND_IN_ID: facts_for.pk if facts else None, STAND_IN_TEXT: chain_key},
     )
-    # Lock the task row only: a plain select_for_update() would lock the joined queue row too,
-    # queueing every action on the queue's tasks behind one another and deadlocking moves
-    # between two queues (each holds its queue and needs the other's for its foreign key).
-    task = (
-        HumanTask.objects.select_for_update(of=("self",))
-        .select_related("queue", "assignee")
-        .annotate(**annotations)
-        .get(pk=task_id)
-    )
+    if not found:
+        raise HumanTask.DoesNotExist(f"No task {task_pk}.")
+    task = found[0]
     task.instance = instance
     if head_wanted:
         audit_chain_head_known(
@@ -85,27 +91,9 @@ def only_open_task_fact(task: HumanTask) -> tuple[str, int, int]:
 
 
 def _lock_annotations(
-    *, definition: type[WorkflowInstance] | None, facts_of: int | None, chain_key: str | None
-) -> dict[str, RawSQL]:
-    """The annotations task_lock asks for, as SQL compiled once per process and shape.
-
-    Building and compiling a dozen subqueries with the ORM costs more time than running
-    them: each is built once with stand-in values, and each lock fills in its own.
-    """
-    compiled = _lock_annotations_compiled(
-        definition=definition, facts=facts_of is not None, head=chain_key is not None, using=DEFAULT_DB_ALIAS
-    )
-    values = {STAND_IN_ID: facts_of, STAND_IN_TEXT: chain_key}
-    return {
-        name: RawSQL(sql, stand_ins_filled(params, values), output_field=field)
-        for name, sql, params, field in compiled
-    }
-
-
-@functools.cache
-def _lock_annotations_compiled(
-    *, definition: type[WorkflowInstance] | None, facts: bool, head: bool, using: str
-) -> tuple[tuple[str, str, tuple[Any, ...], Any], ...]:
+    *, definition: type[WorkflowInstance] | None, facts: bool, head: bool
+) -> dict[str, Any]:
+    """What task_lock asks for beside the row, with stand-ins for the person and the chain."""
     annotations: dict[str, Any] = {}
     if head:
         last = audit_chain_head_query(STAND_IN_TEXT)
@@ -117,13 +105,7 @@ def _lock_annotations_compiled(
         annotations.update(decision_facts_annotations(user=person))
     if definition is not None:
         annotations.update(quorum_annotations(instance=definition))
-    query = HumanTask.objects.annotate(**annotations).query
-    compiler = query.get_compiler(using=using)
-    compiled = []
-    for name, expression in query.annotations.items():
-        sql, params = compiler.compile(expression)
-        compiled.append((name, sql, tuple(params), expression.output_field))
-    return tuple(compiled)
+    return annotations
 
 
 # What task_save_new_version writes: every field a task service or timer changes. The rest of
