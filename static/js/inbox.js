@@ -135,6 +135,9 @@
       data.set("confirm", "on");
     }
     results.innerHTML = "";
+    // Focus goes to the results only if the person has not moved it while the work ran
+    // (pressing "/" for the search box meanwhile must not be undone by the answer arriving).
+    const focusBefore = document.activeElement;
     const progress = document.createElement("p");
     progress.className = "bulk-progress";
     progress.textContent = "Working on " + ids.length + (ids.length === 1 ? " task…" : " tasks…");
@@ -149,7 +152,8 @@
     results.innerHTML = await response.text();
     await refreshRows(ids);
     const title = results.querySelector(".results-title, .error-summary");
-    if (title) { title.setAttribute("tabindex", "-1"); title.focus(); }
+    const moved = document.activeElement !== focusBefore && document.activeElement !== document.body;
+    if (title && !moved) { title.setAttribute("tabindex", "-1"); title.focus(); }
   }
 
   if (bulkForm) {
