@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -18,8 +19,10 @@ class Command(BaseCommand):
     help = (
         "Run the test suite with pytest on PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL). "
         "Under CI=true an unreachable PostgreSQL or Redis fails the run at once; elsewhere the suite "
-        "falls back to SQLite and skips the tests that need the missing service. Extra arguments go "
-        "to pytest, e.g. `manage.py test -- -k audit -x`."
+        "falls back to SQLite and skips the tests that need the missing service. The tests run in "
+        "one pytest process per core (pytest-xdist, a test file at a time per process, each process "
+        "on a test database of its own). Extra arguments go to pytest, e.g. "
+        "`manage.py test --workers 1 -- -k audit -x`."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,6 +30,12 @@ class Command(BaseCommand):
             "--slow", action="store_true", help="Run only the slow soak tests (marked `slow`)."
         )
         parser.add_argument("--all", action="store_true", help="Run the fast and the slow tests.")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="Test processes run side by side (default: one per core); 1 runs them in this one.",
+        )
         parser.add_argument("pytest_args", nargs="*", help="Passed to pytest unchanged.")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -67,12 +76,23 @@ class Command(BaseCommand):
             child_env["TEST_REDIS_UNAVAILABLE"] = "1"
 
         marker = "slow" if options["slow"] else ("" if options["all"] else "not slow")
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            *(["-m", marker] if marker else []),
-            *options["pytest_args"],
-        ]
+        command = pytest_command(marker, int(options["workers"]), list(options["pytest_args"]))
         result = subprocess.run(command, cwd=settings.BASE_DIR, env=child_env)
         sys.exit(result.returncode)
+
+
+def pytest_command(marker: str, workers: int, pytest_args: list[str]) -> list[str]:
+    """The pytest command line. Several workers take one test file at a time (--dist loadfile),
+    so a module's servers (tests/live, tests/browser) start once; pytest-django gives each
+    worker a database of its own (test_<name>_gw0, _gw1, ...)."""
+    parallel = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else ["-p", "no:xdist"]
+    if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in pytest_args):
+        parallel = []  # the caller chose
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(["-m", marker] if marker else []),
+        *parallel,
+        *pytest_args,
+    ]
