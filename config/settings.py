@@ -220,16 +220,32 @@ def channel_layer_host(url: str) -> dict[str, object]:
 
 
 CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="asgi")
-if CHANNEL_LAYER_REDIS_URL:
-    CHANNEL_LAYERS = {
+# "pubsub": a server process subscribes once to each group its sockets are in, and one
+# PUBLISH reaches all of them (the fan-out is then in the process, docs/adr/live-fan-out-by-pubsub.md);
+# "lists": channels-redis's per-socket lists, one push per socket and message.
+CHANNEL_LAYER_KIND = env.str("CHANNEL_LAYER_KIND", default="pubsub")
+
+
+def channel_layers_on_redis(url: str, *, prefix: str, kind: str = "pubsub") -> dict[str, object]:
+    """The CHANNEL_LAYERS setting for a channel layer on the Redis at `url`."""
+    backends = {
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "lists": "channels_redis.core.RedisChannelLayer",
+    }
+    if kind not in backends:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER_KIND is {kind!r}; it is one of {', '.join(backends)}.")
+    return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [channel_layer_host(CHANNEL_LAYER_REDIS_URL)],
-                "prefix": CHANNEL_LAYER_PREFIX,
-            },
+            "BACKEND": backends[kind],
+            "CONFIG": {"hosts": [channel_layer_host(url)], "prefix": prefix},
         }
     }
+
+
+if CHANNEL_LAYER_REDIS_URL:
+    CHANNEL_LAYERS = channel_layers_on_redis(
+        CHANNEL_LAYER_REDIS_URL, prefix=CHANNEL_LAYER_PREFIX, kind=CHANNEL_LAYER_KIND
+    )
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=CHANNEL_LAYER_REDIS_URL)

@@ -125,16 +125,11 @@ def live_on(settings: Any) -> Iterator[Callable[..., str]]:
     keys of this test's own (the prefix it returns); back to the test settings afterwards."""
     from channels.layers import channel_layers
 
-    from config.settings import channel_layer_host
+    from config.settings import CHANNEL_LAYER_KIND, channel_layers_on_redis
 
     def point(url: str, prefix: str | None = None) -> str:
         prefix = prefix or f"t{uuid.uuid4().hex[:12]}"
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [channel_layer_host(url)], "prefix": prefix},
-            }
-        }
+        settings.CHANNEL_LAYERS = channel_layers_on_redis(url, prefix=prefix, kind=CHANNEL_LAYER_KIND)
         settings.LIVE_REDIS_URL = url
         settings.LIVE_KEY_PREFIX = prefix
         channel_layers.backends.clear()

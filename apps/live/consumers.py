@@ -213,8 +213,20 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     # --- helpers ------------------------------------------------------------------------------
 
+    async def catch_up(self, heads: dict[str, int]) -> None:
+        """Send what the streams' `heads` say this socket has not had (the roll call's check
+        for events the channel layer lost)."""
+        if not self.started or self.closing:
+            return
+        for stream in sorted(self.last):
+            last = self.last.get(stream)  # None: access to it went during an earlier catch-up
+            if last is not None and heads.get(stream, 0) > last:
+                await self._catch_up(stream, upto=None)
+
     async def _catch_up(self, stream: str, *, upto: int | None) -> None:
         replay = await _store_call(live_replay)(stream=stream, after=self.last[stream])
+        if stream not in self.last:
+            return  # access to it went while the store answered
         if replay.refresh:
             self.last[stream] = replay.head
             await self._send({"type": "refresh", "stream": stream})
@@ -222,6 +234,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
         for event in replay.events:
             if upto is not None and event["seq"] > upto:
                 break
+            if event["seq"] <= self.last[stream]:
+                continue  # the layer delivered it while the store answered
             self.last[stream] = event["seq"]
             await self._send({"type": "event", **event})
 

@@ -6,6 +6,11 @@ the database once which of its sockets' people are still active and whose sessio
 still alive, closes the others (4403), and renews the presence of the rest (who needs no
 mail) in one Redis round trip. A check per socket was a database connection of its own
 every 30 ms at 1,000 sockets, on the one thread the sockets' database calls share.
+
+The same call reads the head of every stream the process's sockets hear (one more round
+trip) and lets each socket catch up on what it has not had: the channel layer delivers at
+most once (a pub/sub message published while a server's subscription reconnects is gone),
+and a socket otherwise learns of a lost event only when the stream's next one arrives.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from apps.notifications.live import live_presence_touch
+from apps.notifications.live import live_heads, live_presence_touch
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +40,11 @@ class Member(Protocol):
     user_id: int | None
     session_key: str | None
     channel_name: str
+    last: dict[str, int]
 
     async def signed_out(self) -> None: ...
+
+    async def catch_up(self, heads: dict[str, int]) -> None: ...
 
 
 def presence_ttl() -> float:
@@ -104,6 +112,12 @@ class _Roll:
             await sync_to_async(live_presence_touch, thread_sensitive=False)(
                 connections=[(m.user_id, m.channel_name) for m in staying], ttl=presence_ttl()
             )
+        streams = sorted({stream for member in staying for stream in member.last})
+        if not streams:
+            return
+        heads = await sync_to_async(live_heads, thread_sensitive=False)(streams=streams)
+        for member in staying:
+            await member.catch_up(heads)
 
 
 _rolls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Roll] = weakref.WeakKeyDictionary()

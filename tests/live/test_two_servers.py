@@ -250,3 +250,28 @@ def test_the_roll_call_closes_sockets_whose_person_or_session_is_gone_without_a_
         assert staying.frames_until(lambda f: f["type"] == "pong", timeout=5)
     finally:
         checked.stop()
+
+
+def test_an_event_the_channel_layer_lost_reaches_the_socket_at_the_next_roll_call(
+    live_servers, people, queues, key_for
+):
+    """The pub/sub layer delivers at most once: an event numbered in the store whose message
+    never came (here: never sent) is caught up by the server's roll call, in order, once."""
+    from apps.notifications.live import live_record
+
+    checked = live_servers.start("catchup", LIVE_RECHECK_SECONDS=1)
+    try:
+        listener = listen(checked, key_for(people["lead"]))
+        stream = queue_group(queues["team-leads"].pk)
+        before = listener.hello["streams"][stream]
+        lost = {"task": 424242, "queue": "team-leads", "notify_groups": [stream]}
+        seqs = [
+            live_record(message_id=990000 + n, topic="task.created", payload=lost)[stream] for n in (1, 2)
+        ]
+        assert seqs[0] > before and seqs[1] == seqs[0] + 1
+        heard = listener.frames_until(lambda f: f.get("seq") == seqs[-1], timeout=10)
+        assert [(f["id"], f["seq"]) for f in task_events(heard)] == [(990001, seqs[0]), (990002, seqs[1])]
+        # Once: the next roll calls find nothing more to send.
+        assert task_events(listener.quiet_for(2.5)) == []
+    finally:
+        checked.stop()

@@ -7,21 +7,21 @@ import asyncio
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 
 from apps.notifications.live import live_heads
 from apps.notifications.services import notification_deliver
+from config.settings import channel_layers_on_redis
 
 # The event also goes to the registered sinks (webhooks), which read the database.
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 
-@pytest.fixture
-def redis_layer(settings, own_redis):
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [own_redis.url]}}
-    }
+@pytest.fixture(params=["pubsub", "lists"])
+def redis_layer(request, settings, own_redis):
+    """Each kind of channel layer production may run (config.settings.CHANNEL_LAYER_KIND)."""
+    settings.CHANNEL_LAYERS = channel_layers_on_redis(own_redis.url, prefix="asgi", kind=request.param)
     channel_layers.backends.clear()
     yield get_channel_layer()
     channel_layers.backends.clear()
@@ -30,25 +30,29 @@ def redis_layer(settings, own_redis):
 def test_an_event_reaches_the_groups_its_producer_named_and_no_others(redis_layer):
     layer = redis_layer
 
-    async def listen() -> list[str]:
-        watcher = await layer.new_channel()
-        manager = await layer.new_channel()
-        await layer.group_add("instance-7", watcher)
-        await layer.group_add("role-3", manager)
-        return [watcher, manager]
-
-    watcher, manager = async_to_sync(listen)()
-    notification_deliver(
-        message_id=41, topic="task.escalated", payload={"task": 9, "notify_groups": ["role-3"]}, instance_id=7
-    )
-
-    async def receive(channel: str, timeout: float = 5) -> dict | None:
+    async def receive(channel: str, timeout: float) -> dict | None:
         try:
             return await asyncio.wait_for(layer.receive(channel), timeout)
         except TimeoutError:
             return None
 
-    message = async_to_sync(receive)(manager)
+    # One event loop throughout, as in a server process: a pub/sub layer's subscriptions
+    # belong to the loop that made them.
+    async def listen_deliver_receive() -> tuple[dict | None, dict | None]:
+        watcher = await layer.new_channel()
+        manager = await layer.new_channel()
+        await layer.group_add("instance-7", watcher)
+        await layer.group_add("role-3", manager)
+        await sync_to_async(notification_deliver)(
+            message_id=41,
+            topic="task.escalated",
+            payload={"task": 9, "notify_groups": ["role-3"]},
+            instance_id=7,
+        )
+        return await receive(manager, 5), await receive(watcher, 0.5)
+
+    message, watcher_heard = async_to_sync(listen_deliver_receive)()
+    assert message is not None
     # A stream's first number is where its counter started (the time in ms), not 1.
     seq = live_heads(streams=["role-3"])["role-3"]
     assert seq > 0
@@ -71,4 +75,4 @@ def test_an_event_reaches_the_groups_its_producer_named_and_no_others(redis_laye
         "seq": seq,
     }
     # Whoever watches the instance hears only what its producer addressed to them.
-    assert async_to_sync(receive)(watcher, 0.5) is None
+    assert watcher_heard is None
