@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _pytest.nodeid import coerce_node_id  # pytest has no public way to rename an item
 from django.db import connection
 
 from apps.accounts.models import User
@@ -25,6 +26,16 @@ from tests.factories import UserFactory, start_purchase_order
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     redis_missing = env.bool("TEST_REDIS_UNAVAILABLE", default=False)
     for item in items:
+        # Schemathesis names each API operation's item ("test[GET /api/v1/tasks/]") but gives
+        # them all the function's node id; pytest-xdist keys its work by node id, so in
+        # parallel runs all but one operation were dropped. The operation goes in the id.
+        if item.name.startswith(item.nodeid.rpartition("::")[2] + "[") and "[" not in item.nodeid:
+            item._id = coerce_node_id(item.nodeid + item.name[item.name.index("[") :])
+    seen: set[str] = set()
+    for item in items:
+        if item.nodeid in seen:
+            raise pytest.UsageError(f"two tests share the node id {item.nodeid}; pytest-xdist would run one")
+        seen.add(item.nodeid)
         if redis_missing and "redis" in item.keywords:
             item.add_marker(pytest.mark.skip(reason="Redis is unreachable (allowed outside CI only)"))
 
