@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
@@ -31,3 +32,23 @@ class PasswordSignInBackend(ModelBackend):
         if user is not None:
             sign_in_attempt_succeeded(attempt)
         return user
+
+    def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
+        """Django's answer (the person's own permissions and their groups'), read in one
+        UNION query instead of two: nearly every page and API call asks one has_perm
+        question (is this person an auditor?), so the second round trip was on every request."""
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        if not hasattr(user_obj, "_perm_cache"):
+            if user_obj.is_superuser:
+                rows = Permission.objects.values_list("content_type__app_label", "codename")
+            else:
+                own = Permission.objects.filter(user=user_obj)
+                through_groups = Permission.objects.filter(group__user=user_obj)
+                rows = (
+                    own.values_list("content_type__app_label", "codename")
+                    .order_by()
+                    .union(through_groups.values_list("content_type__app_label", "codename").order_by())
+                )
+            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
+        return user_obj._perm_cache

@@ -27,14 +27,15 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 BULK = reverse("inbox:bulk")
 BOARD = reverse("inbox:board")
 # The bulk endpoint: paid once per request, and per claimed task (see the test that pins them).
-# Once (7): session, user, the managed queues (the form's manager actions), 2 the model
-# permissions (tasks_visible_to), the ticked tasks with their titles, the lock order's
-# instance ids. Per claim (7), what task_claim alone costs: its savepoint and release, the
-# instance's lock (found by the task's id), the task's lock (with the claimant's grants, the
-# policy's facts and the audit chain's head in the same statement), the update, the audit
-# event and the claim's event in the outbox. The page that answers shows the bell too (its
-# latest five with the unread count as a subquery: one more, once).
-ONCE, PER_CLAIM = 8, 7
+# Once (6): session, user, the managed queues (the form's manager actions), 1 the model
+# permissions (tasks_visible_to; the person's and their groups' in one UNION), the ticked
+# tasks with their titles, the lock order's instance ids. Per claim (7), what task_claim
+# alone costs: its savepoint and release, the instance's lock (found by the task's id), the
+# task's lock (with the claimant's grants, the policy's facts and the audit chain's head in
+# the same statement), the update, the audit event and the claim's event in the outbox. The
+# page that answers shows the bell too (its latest five with the unread count as a
+# subquery: one more, once).
+ONCE, PER_CLAIM = 7, 7
 
 
 def start_order(people, key: str, amount: float = 1200, actor=None) -> WorkflowInstance:
@@ -301,15 +302,16 @@ def test_the_board_costs_the_same_queries_for_any_number_of_queues_tasks_and_hol
     start_order(people, "PO-0")
     client.get(BOARD)
     # 1 session, 1 user; the board: 1 the managed queues with their counts, 1 who holds
-    # what; the task list (inbox_for): 1 the queue ids, 2 the model permissions, 1 the merged
-    # page, 1 the page's tasks; 2 the rows' refusals. 11, however many tasks and people.
+    # what; the task list (inbox_for): 1 the queue ids, 1 the model permissions (the person's
+    # and their groups', one UNION), 1 the merged page, 1 the page's tasks; 2 the rows'
+    # refusals. 10, however many tasks and people.
     # (+1: the bell, its latest five with the unread count, on every page.)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         client.get(BOARD)
     for n in range(1, 6):
         task = open_task(start_order(people, f"PO-{n}"))
         task_claim(task=task, actor=people["lead" if n % 2 else "lead2"])
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         client.get(BOARD)
 
 

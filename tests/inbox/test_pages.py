@@ -79,17 +79,17 @@ def test_the_inbox_costs_the_same_queries_for_one_task_or_many(client, people, d
     # 1 session, 1 user, 1 the person's queues with whether they work and manage each and
     # its counts (the filter's choices, Claim buttons, the bulk form's manager actions, the
     # live counts), 1 their saved views, 1 their default view; then inbox_for: 1 the queue
-    # ids, 2 the user's and their groups' model permissions (auditors read every task), 1
+    # ids, 1 the user's and their groups' model permissions (one UNION; auditors read every task), 1
     # the merged per-queue page, 1 the page's tasks with instance, queue and assignee; 2 the
     # refusals (their decisions on the page's instances, the N-of-M siblings they hold); then
     # the live parts: 1 the live cursor's roles (its queues were read above), 1 the bell
-    # (latest five, with the unread count as a subquery). 14 in all, whatever the number of tasks.
-    with django_assert_num_queries(14):
+    # (latest five, with the unread count as a subquery). 13 in all, whatever the number of tasks.
+    with django_assert_num_queries(13):
         assert len(listed(client.get("/"))) == 1
 
     for number in range(2, 8):
         start_purchase_order(people["requester"], business_key=f"PO-{number}")
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(13):
         assert len(listed(client.get("/"))) == 7
 
 
