@@ -215,8 +215,13 @@ CHANNEL_LAYER_REDIS_URL = env.str("CHANNEL_LAYER_REDIS_URL", default=REDIS_URL)
 def channel_layer_host(url: str) -> dict[str, object]:
     """channels-redis waits for messages with a 5 s blocking pop; redis-py's default read
     timeout is also 5 s, so on a busy machine an idle socket's wait times out and Daphne
-    closes it with 1011 (and the message in flight is lost). Read for longer than the pop."""
-    return {"address": url, "socket_timeout": 30}
+    closes it with 1011 (and the message in flight is lost). Read for longer than the pop.
+
+    A pub/sub subscription only reads: a connection that died without a reset (a failover,
+    a proxy's idle timeout) would never fail, and the process would hear nothing. redis-py
+    pings a connection idle for longer than the health-check interval, so a dead one fails,
+    reconnects and subscribes again; the roll call replays what was missed."""
+    return {"address": url, "socket_timeout": 30, "health_check_interval": 15, "socket_keepalive": True}
 
 
 CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="asgi")

@@ -9,6 +9,7 @@ once and in order per stream.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -27,6 +28,7 @@ from apps.live.rollcall import presence_ttl, rollcall_join, rollcall_leave
 from apps.live.throttle import frame_bucket
 from apps.notifications.live import (
     live_heads,
+    live_heads_and_marks,
     live_presence_leave,
     live_presence_touch,
     live_replay,
@@ -69,6 +71,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         self.user_id: int | None = None
         self.last: dict[str, int] = {}
+        # Each stream's access mark when the subscriptions were last computed (live_access_changed).
+        self.marks: dict[str, int] = {}
+        # Held while the subscriptions or the cursors move across awaits (resume, following
+        # access, catching up): the roll call runs on a task of its own and must not see them
+        # half-moved (a stream at 0 would replay its whole history).
+        self.moving = asyncio.Lock()
         self.started = False
         self.closing = False
         self.bucket = frame_bucket(
@@ -90,7 +98,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         await self._subscribe(streams)
         self.counted = True
         websocket_connected()
-        heads = await _store_call(live_heads)(streams=streams)
+        heads, self.marks = await _store_call(live_heads_and_marks)(streams=streams)
         with contextlib.suppress(Exception):  # presence is a hint for mail, never a failure
             await _store_call(live_presence_touch)(
                 connections=[(self.user_id, self.channel_name)], ttl=presence_ttl()
@@ -170,15 +178,19 @@ class InboxConsumer(AsyncWebsocketConsumer):
             # Only the streams the server chose; any other name the client sends is ignored.
             if stream in self.last:
                 clean[stream] = seq
-        heads = await _store_call(live_heads)(streams=sorted(self.last))
-        self.started = True
-        for stream in sorted(self.last):
-            if stream in clean:
-                self.last[stream] = clean[stream]
-                await self._catch_up(stream, upto=None)
-            else:
-                self.last[stream] = heads[stream]
-        await self._send({"type": "resumed", "streams": dict(self.last)})
+        async with self.moving:
+            heads = await _store_call(live_heads)(streams=sorted(self.last))
+            self.started = True
+            granted = False
+            for stream in sorted(self.last):
+                if stream in clean:
+                    self.last[stream] = clean[stream]
+                    granted |= await self._catch_up(stream, upto=None)
+                else:
+                    self.last[stream] = heads[stream]
+            await self._send({"type": "resumed", "streams": dict(self.last)})
+            if granted:
+                await self._follow_access_moving()
 
     # --- messages from the channel layer ------------------------------------------------------
 
@@ -191,7 +203,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
             return  # a repeat (the relay is at least once) or already replayed
         if seq > last + 1:
             # Another relay's event overtook this one on the layer: fill the gap from the store.
-            await self._catch_up(stream, upto=seq)
+            if await self._catch_up(stream, upto=seq):
+                await self._follow_access()
             return
         self.last[stream] = seq
         await self.send(text_data=message["frame"])  # encoded once by the relay, for every socket
@@ -213,24 +226,34 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     # --- helpers ------------------------------------------------------------------------------
 
-    async def catch_up(self, heads: dict[str, int]) -> None:
-        """Send what the streams' `heads` say this socket has not had (the roll call's check
-        for events the channel layer lost)."""
-        if not self.started or self.closing:
-            return
-        for stream in sorted(self.last):
-            last = self.last.get(stream)  # None: access to it went during an earlier catch-up
-            if last is not None and heads.get(stream, 0) > last:
-                await self._catch_up(stream, upto=None)
+    async def roll_call(self, heads: dict[str, int], marks: dict[str, int]) -> None:
+        """The roll call's check for what the channel layer lost (it delivers at most once):
+        an access change whose control message never came (the streams' `marks` moved), and
+        events the streams' `heads` say this socket has not had."""
+        if not self.started or self.closing or self.moving.locked():
+            return  # a resume or an access change is under way; the next roll call checks
+        async with self.moving:
+            if any(marks.get(stream, 0) != self.marks.get(stream, 0) for stream in self.last):
+                await self._follow_access_moving()
+            granted = False
+            for stream in sorted(self.last):
+                last = self.last.get(stream)  # None: access to it went during a catch-up
+                if last is not None and heads.get(stream, 0) > last:
+                    granted |= await self._catch_up(stream, upto=None)
+            if granted:
+                await self._follow_access_moving()
 
-    async def _catch_up(self, stream: str, *, upto: int | None) -> None:
+    async def _catch_up(self, stream: str, *, upto: int | None) -> bool:
+        """Send `stream`'s events after the last one sent (up to `upto`) from the store, or a
+        refresh. True when one of them granted the person a task: their streams change."""
         replay = await _store_call(live_replay)(stream=stream, after=self.last[stream])
         if stream not in self.last:
-            return  # access to it went while the store answered
+            return False  # access to it went while the store answered
         if replay.refresh:
             self.last[stream] = replay.head
             await self._send({"type": "refresh", "stream": stream})
-            return
+            return False
+        granted = False
         for event in replay.events:
             if upto is not None and event["seq"] > upto:
                 break
@@ -238,6 +261,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
                 continue  # the layer delivered it while the store answered
             self.last[stream] = event["seq"]
             await self._send({"type": "event", **event})
+            granted |= event.get("topic") == "task.access_granted" and stream.startswith("user-")
+        return granted
 
     async def _subscribe(self, streams: list[str]) -> None:
         for stream in streams:
@@ -246,19 +271,26 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def _follow_access(self) -> None:
         """Hear exactly the streams the person may hear now, without a reconnect."""
+        async with self.moving:
+            await self._follow_access_moving()
+
+    async def _follow_access_moving(self) -> None:
+        """_follow_access, with `moving` held by the caller."""
         streams = await _streams_for(self.user_id)
         if streams is None:
             await self.close(code=CLOSE_SIGNED_OUT)
             return
         wanted, had = set(streams), set(self.last)
         for stream in sorted(had - wanted):
+            del self.last[stream]  # first: nothing more of it is sent, even during the discard
             await self.channel_layer.group_discard(stream, self.channel_name)
-            del self.last[stream]
         added = sorted(wanted - had)
-        if added:
-            await self._subscribe(added)
-            heads = await _store_call(live_heads)(streams=added)
-            self.last.update(heads)
+        heads, self.marks = await _store_call(live_heads_and_marks)(streams=sorted(wanted))
+        for stream in added:
+            # Its cursor before its subscription: an event that arrives meanwhile is measured
+            # from the head (a gap is filled from the store), never from 0 (its whole history).
+            self.last[stream] = heads[stream]
+            await self.channel_layer.group_add(stream, self.channel_name)
         if added or had - wanted:
             await self._send({"type": "access_changed", "streams": dict(self.last)})
 

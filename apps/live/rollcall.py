@@ -7,10 +7,12 @@ still alive, closes the others (4403), and renews the presence of the rest (who 
 mail) in one Redis round trip. A check per socket was a database connection of its own
 every 30 ms at 1,000 sockets, on the one thread the sockets' database calls share.
 
-The same call reads the head of every stream the process's sockets hear (one more round
-trip) and lets each socket catch up on what it has not had: the channel layer delivers at
-most once (a pub/sub message published while a server's subscription reconnects is gone),
-and a socket otherwise learns of a lost event only when the stream's next one arrives.
+The same call reads the head and the access mark of every stream the process's sockets hear
+(one more round trip) and lets each socket catch up on what it has not had: the channel
+layer delivers at most once (a pub/sub message published while a server's subscription
+reconnects is gone). A socket otherwise learns of a lost event only when the stream's next
+one arrives, and of a lost "access_changed" never: a moved mark makes it recompute its
+streams (one query, for that socket only).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from apps.notifications.live import live_heads, live_presence_touch
+from apps.notifications.live import live_heads_and_marks, live_presence_touch
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ class Member(Protocol):
 
     async def signed_out(self) -> None: ...
 
-    async def catch_up(self, heads: dict[str, int]) -> None: ...
+    async def roll_call(self, heads: dict[str, int], marks: dict[str, int]) -> None: ...
 
 
 def presence_ttl() -> float:
@@ -115,9 +117,12 @@ class _Roll:
         streams = sorted({stream for member in staying for stream in member.last})
         if not streams:
             return
-        heads = await sync_to_async(live_heads, thread_sensitive=False)(streams=streams)
+        heads, marks = await sync_to_async(live_heads_and_marks, thread_sensitive=False)(streams=streams)
         for member in staying:
-            await member.catch_up(heads)
+            try:
+                await member.roll_call(heads, marks)
+            except Exception:  # one socket's failure must not skip the others
+                logger.exception("live roll call of a socket failed; the next one retries")
 
 
 _rolls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Roll] = weakref.WeakKeyDictionary()

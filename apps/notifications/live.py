@@ -24,6 +24,9 @@ from django.conf import settings
 # A sequence counter outlives its stream's events by far: a client's "after 812" stays
 # meaningful (too old, so refresh) instead of matching a restarted count.
 _SEQ_TTL_SECONDS = 7 * 24 * 3600
+# An access mark outlives any socket's memory of it; one that expired reads as 0, and the sockets
+# that knew another number follow their access once more (harmless).
+_ACCESS_MARK_TTL_SECONDS = 7 * 24 * 3600
 
 
 def _sequence_base() -> int:
@@ -90,6 +93,8 @@ class Kept:
 class _Store(Protocol):
     def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]: ...
     def heads(self, streams: list[str]) -> dict[str, int]: ...
+    def heads_and_marks(self, streams: list[str]) -> tuple[dict[str, int], dict[str, int]]: ...
+    def mark_access_changed(self, groups: list[str]) -> None: ...
     def since(self, stream: str, after: int, limit: int) -> Kept: ...
     def presence_touch(self, connections: list[tuple[int, str]], ttl: float) -> None: ...
     def presence_leave(self, user_id: int, connection: str) -> None: ...
@@ -123,6 +128,22 @@ class _RedisStore:
             return {}
         values = self.client.mget([f"{self.prefix}:seq:{stream}" for stream in streams])
         return {stream: int(value or 0) for stream, value in zip(streams, values, strict=True)}
+
+    def heads_and_marks(self, streams: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        if not streams:
+            return {}, {}
+        keys = [f"{self.prefix}:seq:{stream}" for stream in streams]
+        keys += [f"{self.prefix}:access:{stream}" for stream in streams]
+        values = [int(value or 0) for value in self.client.mget(keys)]
+        n = len(streams)
+        return dict(zip(streams, values[:n], strict=True)), dict(zip(streams, values[n:], strict=True))
+
+    def mark_access_changed(self, groups: list[str]) -> None:
+        with self.client.pipeline(transaction=False) as pipe:
+            for group in groups:
+                pipe.incr(f"{self.prefix}:access:{group}")
+                pipe.expire(f"{self.prefix}:access:{group}", _ACCESS_MARK_TTL_SECONDS)
+            pipe.execute()
 
     def since(self, stream: str, after: int, limit: int) -> Kept:
         log = f"{self.prefix}:log:{stream}"
@@ -173,6 +194,7 @@ class _MemoryStore:
         self.logs: dict[str, list[tuple[int, str, float]]] = {}
         self.known: dict[int, dict[str, int]] = {}
         self.presence: dict[int, dict[str, float]] = {}
+        self.marks: dict[str, int] = {}
 
     def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]:
         with self.lock:
@@ -200,6 +222,18 @@ class _MemoryStore:
     def heads(self, streams: list[str]) -> dict[str, int]:
         with self.lock:
             return {stream: self.seq.get(stream, 0) for stream in streams}
+
+    def heads_and_marks(self, streams: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        with self.lock:
+            return (
+                {stream: self.seq.get(stream, 0) for stream in streams},
+                {stream: self.marks.get(stream, 0) for stream in streams},
+            )
+
+    def mark_access_changed(self, groups: list[str]) -> None:
+        with self.lock:
+            for group in groups:
+                self.marks[group] = self.marks.get(group, 0) + 1
 
     def since(self, stream: str, after: int, limit: int) -> Kept:
         with self.lock:
@@ -266,6 +300,19 @@ def live_event_frame(*, body: dict[str, Any], stream: str, seq: int) -> str:
 def live_heads(*, streams: list[str]) -> dict[str, int]:
     """The last sequence number each stream has given out (0 for a stream never used)."""
     return _store().heads(sorted(streams))
+
+
+def live_heads_and_marks(*, streams: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Each stream's head (live_heads) and its access mark: a number that changes whenever
+    the access of the people behind the stream changed (live_access_changed), in one round trip."""
+    return _store().heads_and_marks(sorted(streams))
+
+
+def live_access_changed(*, groups: list[str]) -> None:
+    """Note in the store that who may hear what changed for the people behind `groups`: a
+    socket whose control message about it was lost finds out at its server's next roll call
+    (apps.live.rollcall), since the control message itself is delivered at most once."""
+    _store().mark_access_changed(sorted(set(groups)))
 
 
 def live_replay(*, stream: str, after: int, limit: int | None = None) -> Replay:

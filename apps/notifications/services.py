@@ -358,7 +358,15 @@ def live_control(*, groups: list[str], kind: str, **details: Any) -> None:
     """Tell the sockets of `groups` to act on a change of who they are (docs/live.md):
     "access_changed" (recompute subscriptions), "signed_out" and "deactivated" (close),
     "bell" (a new notification). Never raises: a lost control message is made good by the
-    socket's periodic re-check."""
+    server's periodic roll call (apps.live.rollcall: it closes sockets of people gone, and
+    follows the access marks that "access_changed" leaves in the live store)."""
+    if kind == "access_changed":
+        from apps.notifications.live import live_access_changed
+
+        try:
+            live_access_changed(groups=groups)  # for the roll call, should the message be lost
+        except Exception:
+            logger.exception("access change of %s not marked in the live store", groups)
     try:
         live_group_send({group: {"type": "live.control", "kind": kind, **details} for group in groups})
     except Exception:

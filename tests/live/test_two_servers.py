@@ -275,3 +275,30 @@ def test_an_event_the_channel_layer_lost_reaches_the_socket_at_the_next_roll_cal
         assert task_events(listener.quiet_for(2.5)) == []
     finally:
         checked.stop()
+
+
+def test_an_access_change_whose_control_message_was_lost_is_followed_at_the_next_roll_call(
+    live_servers, people, queues, key_for, monkeypatch
+):
+    """Removed from a role while the control message is lost (nothing is sent to the layer):
+    the mark the change left in the live store makes the server's roll call recompute the
+    socket's streams, and the queue goes quiet, without a reconnect."""
+    from apps.notifications import services
+
+    checked = live_servers.start("access", LIVE_RECHECK_SECONDS=1)
+    try:
+        lead = people["lead"]
+        listener = listen(checked, key_for(lead))
+        leads_queue = queue_group(queues["team-leads"].pk)
+        assert leads_queue in listener.hello["streams"]
+
+        sent = []
+        monkeypatch.setattr(services, "live_group_send", sent.append)  # the layer loses all
+        lead.groups.remove(queues["team-leads"].role)
+        assert any(m.get("kind") == "access_changed" for batch in sent for m in batch.values())
+        [changed] = listener.frames_until(lambda f: f["type"] == "access_changed", timeout=10)
+        assert leads_queue not in changed["streams"]
+        # Followed once: the next roll calls find the marks as the socket knows them.
+        assert [f for f in listener.quiet_for(2.5) if f["type"] == "access_changed"] == []
+    finally:
+        checked.stop()
