@@ -33,8 +33,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=os.cpu_count() or 1,
-            help="Test processes run side by side (default: one per core); 1 runs them in this one.",
+            default=default_workers(),
+            help="Test processes run side by side (default: one per core this process may use, "
+            "at most 8); 1 runs them in this one.",
         )
         parser.add_argument("pytest_args", nargs="*", help="Passed to pytest unchanged.")
 
@@ -79,6 +80,13 @@ class Command(BaseCommand):
         command = pytest_command(marker, int(options["workers"]), list(options["pytest_args"]))
         result = subprocess.run(command, cwd=settings.BASE_DIR, env=child_env)
         sys.exit(result.returncode)
+
+
+def default_workers() -> int:
+    """One per core this process may run on (a container's CPU set, not the host's count), at
+    most 8: each worker has a test database, and its live tests start servers and workers
+    with connections of their own."""
+    return max(1, min(8, len(os.sched_getaffinity(0))))
 
 
 def pytest_command(marker: str, workers: int, pytest_args: list[str]) -> list[str]:
