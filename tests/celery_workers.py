@@ -31,10 +31,35 @@ from config.env import BASE_DIR, env
 CELERY = str(Path(sys.executable).with_name("celery"))
 
 
+# Below the kernel's ephemeral range (32768-60999 here), so no client socket or bind(0) is
+# handed one of these; each pytest-xdist worker has a block of its own, so two workers never
+# pick the same port for servers they start moments apart.
+_PORT_BLOCK, _PORT_BASE = 500, 20000
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port no other test process will choose, free when asked (its server binds it soon after)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+    first = _PORT_BASE + (int(worker[2:]) % 24) * _PORT_BLOCK
+    block = range(first, first + _PORT_BLOCK)
+    if _ports_given.issuperset(block):
+        _ports_given.clear()  # all given once: the servers of earlier tests are gone
+    for port in block:
+        if port in _ports_given:
+            continue
+        _ports_given.add(port)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or still in TIME_WAIT
+        return port
+    raise RuntimeError(f"no free port left in {first}-{first + _PORT_BLOCK - 1}")
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str = "") -> Any:

@@ -6,7 +6,6 @@ import http.cookiejar
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,14 +21,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from tests.celery_workers import free_port
+
 STARTUP_TIMEOUT = 90
 URL_LINE = re.compile(r"Approval inbox: (http://\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
