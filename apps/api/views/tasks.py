@@ -73,17 +73,19 @@ def _inbox_cursor(token: str) -> InboxCursor:
 
 
 def task_detail(request: Request, task_id: int) -> Response:
-    task = task_get_for(user=request.user, task_id=task_id)
-    return with_etag(Response(TaskDetailOutput(task).data), task.version)
+    """The task as `request.user` may see it now (read again, with their access)."""
+    return task_answer(task_get_for(user=request.user, task_id=task_id))
 
 
-def task_as_left(task: HumanTask) -> Response:
-    """The answer to the caller's own claim, release or decision: the task as the service
-    left it. The service read it under its lock with all the answer shows (instance, queue,
-    assignee) and checked the caller's access in that transaction, and these writes do not
-    change who may see the task, so reading it again (a query, and two for the access) would
-    only repeat what is known. Reassignment and delegation can take the task out of the
-    caller's sight, so they answer with task_detail."""
+def task_answer(task: HumanTask) -> Response:
+    """A task's representation with its version as the ETag.
+
+    A claim, release or decision answers with the task as the service left it: the service
+    read it under its lock with all the answer shows (instance, queue, assignee) and checked
+    the caller's access in that transaction, and these writes do not change who may see the
+    task, so task_detail's second read (a query, and two for the access) would only repeat
+    what is known. Reassignment and delegation can take the task out of the caller's sight,
+    so they answer with task_detail."""
     return with_etag(Response(TaskDetailOutput(task).data), task.version)
 
 
@@ -144,7 +146,7 @@ class TaskClaimView(APIView):
         task = services.task_claim(
             task=_task_id(pk), actor=request.user, expected_version=expected_version(request)
         )
-        return task_as_left(task)
+        return task_answer(task)
 
 
 class TaskUnclaimView(APIView):
@@ -156,7 +158,7 @@ class TaskUnclaimView(APIView):
         task = services.task_unclaim(
             task=_task_id(pk), actor=request.user, expected_version=expected_version(request)
         )
-        return task_as_left(task)
+        return task_answer(task)
 
 
 class TaskCompleteView(APIView):
@@ -173,7 +175,7 @@ class TaskCompleteView(APIView):
             comment=body["comment"],
             expected_version=expected_version(request),
         )
-        return task_as_left(task)
+        return task_answer(task)
 
 
 class TaskReassignView(APIView):
