@@ -14,6 +14,10 @@ before the commit: the figure is if anything too high) to its frame's arrival at
 client. Fan-out: `--fanout-clients` sockets over the two servers, one event, timed from its
 `occurred_at` until the last socket has it (`--fanout-rounds` times).
 
+The servers use the channel layer production uses (channels-redis's pub/sub layer);
+`CHANNEL_LAYER_KIND=lists .venv/bin/python bench/live.py` runs them on the list layer, to
+compare the two in alternating runs (README, "Measured").
+
 Exits 1 when p95 latency exceeds --p95-budget-ms or a fan-out exceeds --fanout-budget-s.
 """
 
