@@ -86,7 +86,8 @@ def default_workers() -> int:
     """One per core this process may run on (a container's CPU set, not the host's count), at
     most 8: each worker has a test database, and its live tests start servers and workers
     with connections of their own."""
-    return max(1, min(8, len(os.sched_getaffinity(0))))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, usable or 1))  # (macOS has no affinity call)
 
 
 def pytest_command(marker: str, workers: int, pytest_args: list[str]) -> list[str]:
