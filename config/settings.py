@@ -480,14 +480,17 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str(
 OUTBOX_RELAY_SWEEP_SECONDS = env.float("OUTBOX_RELAY_SWEEP_SECONDS", default=2.0)
 # What a commit that wrote outbox rows does about them: "thread" wakes this process's relay
 # thread and returns at once (the request does not wait for the publishing); "inline" runs
-# the relay in the committing thread, after the commit. Beat's sweep sends whatever either
-# missed. The embedded SQLite default stays inline: one writer at a time suits it better.
+# the relay in the committing thread, after the commit; "notify" (PostgreSQL) does nothing:
+# the database wakes the relay process (`manage.py outbox_relay`) when the rows commit, and
+# no web or worker process spends its own time relaying (docs/adr/outbox-relay-process.md).
+# Beat's sweep sends whatever any of them missed. The embedded SQLite default stays inline:
+# one writer at a time suits it better.
 OUTBOX_RELAY_NUDGE = env.str(
     "OUTBOX_RELAY_NUDGE",
     default="inline" if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else "thread",
 )
-if OUTBOX_RELAY_NUDGE not in ("thread", "inline"):
-    raise ImproperlyConfigured("OUTBOX_RELAY_NUDGE must be 'thread' or 'inline'")
+if OUTBOX_RELAY_NUDGE not in ("thread", "inline", "notify"):
+    raise ImproperlyConfigured("OUTBOX_RELAY_NUDGE must be 'thread', 'inline' or 'notify'")
 # Whether this process relays the outbox (nudges and beat's sweep). The embedded default's
 # worker does not: with the in-memory channel layer only the web process's sockets hear an
 # event, so that process relays, every OUTBOX_RELAY_POLL_SECONDS (apps/notifications/web_relay.py).

@@ -69,6 +69,10 @@ def outbox_put(
 def _relay_nudge_on_commit(*, instance_id: int | None) -> None:
     """One nudge per instance per transaction, however many rows it writes: a change that
     writes an event and a step would otherwise run the relay twice after its commit."""
+    if settings.OUTBOX_RELAY_NUDGE == "notify":
+        # The database wakes the relay process itself when the rows commit (the outbox's
+        # trigger queues a NOTIFY; apps/notifications/relay_process.py): nothing to do here.
+        return
     connection = transaction.get_connection()
     current = set(connection.savepoint_ids)
     for savepoints, callback, _robust in connection.run_on_commit:
@@ -122,9 +126,7 @@ class _BackgroundRelay:
             self._wake.notify()
 
     def _run(self) -> None:
-        import asyncio
-
-        _relay_thread.loop = asyncio.new_event_loop()
+        relay_event_loop_own()
         while True:
             with self._lock:
                 while not self._pending and not self._stopping:
@@ -350,8 +352,17 @@ def live_group_send(messages: dict[str, dict[str, Any]]) -> None:
     async_to_sync(send_all)()
 
 
-# What the background relay's thread keeps for itself (its event loop).
+# What a relay's thread keeps for itself (its event loop).
 _relay_thread = threading.local()
+
+
+def relay_event_loop_own() -> None:
+    """Give the calling thread, which relays from now on, an event loop of its own, kept with
+    the channel layer's connections for as long as the thread lives (the background relay's
+    thread, the relay process)."""
+    import asyncio
+
+    _relay_thread.loop = asyncio.new_event_loop()
 
 
 def live_control(*, groups: list[str], kind: str, **details: Any) -> None:

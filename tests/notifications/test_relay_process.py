@@ -1,0 +1,164 @@
+"""The outbox relay as a process of its own (`manage.py outbox_relay`), woken by PostgreSQL's
+NOTIFY when a commit writes outbox rows: a real process on the test database.
+
+Its poll is set far beyond the tests' deadlines, so only the database's notification can
+have woken it in time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection, transaction
+
+from apps.notifications.models import OutboxMessage
+from apps.notifications.relay_process import LISTENER_NAME, OUTBOX_DUE_CHANNEL
+from config.env import BASE_DIR
+from tests.celery_workers import wait_for, worker_base_env
+from tests.factories import start_purchase_order
+
+pytestmark = [pytest.mark.postgres]
+
+
+def pending():
+    return OutboxMessage.objects.filter(dispatched_at__isnull=True)
+
+
+class RelayProcess:
+    def __init__(self, log: Path, environment: dict[str, str]) -> None:
+        self.log = log
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "outbox_relay", "--poll-seconds", "3600"],
+                cwd=BASE_DIR,
+                env=environment,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self.listening, timeout=60, interval=0.1, what="the relay process listening")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def listening(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the relay process exited:\n{self.output()[-4000:]}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = %s AND datname = current_database()",
+                [LISTENER_NAME],
+            )
+            return cursor.fetchone()[0] == 1
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
+
+
+@pytest.fixture
+def relay_process(transactional_db, settings, publishing_to, tmp_path) -> Iterator[RelayProcess]:
+    """A relay process on the test database (jobs go to a redis-server of the test's own), and
+    this process's commits leaving the relaying to it."""
+    settings.OUTBOX_RELAY_NUDGE = "notify"
+    environment = {
+        **worker_base_env(broker_url=publishing_to, directory=tmp_path),
+        "OUTBOX_RELAY_NUDGE": "notify",
+    }
+    relay = RelayProcess(tmp_path / "relay.log", environment)
+    yield relay
+    relay.stop()
+
+
+def test_a_commit_wakes_the_relay_process_which_sends_its_rows(
+    people, relay_process, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        purchase = start_purchase_order(people["requester"], amount=100, business_key="PO-RELAY-1")
+    # Nothing left for this process to do after its commit: the database wakes the relay.
+    assert callbacks == []
+
+    wait_for(
+        lambda: not pending().exists(), timeout=20, interval=0.05, what="the relay process sending the rows"
+    )
+    sent = OutboxMessage.objects.filter(instance=purchase)
+    assert [row.topic for row in sent.order_by("id")] == ["instance.transitioned", "task.created"]
+    assert all(row.attempts == 1 for row in sent)
+
+
+def test_the_relay_process_listens_again_after_the_database_drops_its_connections(people, relay_process):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    wait_for(relay_process.listening, timeout=30, interval=0.1, what="the relay listening again")
+
+    start_purchase_order(people["requester"], amount=100, business_key="PO-RELAY-2")
+
+    wait_for(
+        lambda: not pending().exists(), timeout=20, interval=0.05, what="the rows sent after the reconnect"
+    )
+    assert "lost the connection" in relay_process.output()
+
+
+def test_sigterm_stops_the_relay_process_cleanly(relay_process):
+    assert relay_process.stop() == 0
+    assert "Outbox relay stopped." in relay_process.output()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_trigger_notifies_on_commit_only(people):
+    """What wakes the relay: one notification per committed transaction that wrote outbox rows,
+    none for one that rolled back."""
+    database = connection.settings_dict
+    with psycopg.connect(
+        dbname=database["NAME"],
+        user=database["USER"],
+        host=database["HOST"],
+        port=database["PORT"],
+        autocommit=True,
+    ) as listener:
+        listener.execute(f"LISTEN {OUTBOX_DUE_CHANNEL}")
+
+        class RolledBack(Exception):
+            pass
+
+        with pytest.raises(RolledBack), transaction.atomic():
+            start_purchase_order(people["requester"], amount=100, business_key="PO-UNDONE")
+            raise RolledBack
+        assert list(listener.notifies(timeout=0.5)) == []
+
+        start_purchase_order(people["requester"], amount=100, business_key="PO-DONE")  # two rows, one commit
+        heard = list(listener.notifies(timeout=5, stop_after=1)) + list(listener.notifies(timeout=0.5))
+        assert [note.channel for note in heard] == [OUTBOX_DUE_CHANNEL]
+
+
+def test_the_relay_process_refuses_a_database_without_notify(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "outbox_relay"],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "needs PostgreSQL" in result.stderr
