@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +29,16 @@ BENCH_QUEUE = "approval-bench"
 PEOPLE = 16  # team leads (one per HTTP client) and requesters
 
 
+# Where the outbox is relayed: "process" (the production shape, docker/compose.yaml: one
+# `manage.py outbox_relay` woken by the database, OUTBOX_RELAY_NUDGE=notify) or "thread" (a relay
+# thread in every process that commits). bench/run.py --relay sets it for every part.
+RELAY = os.environ.get("BENCH_OUTBOX_RELAY", "process")
+
+
 def bench_environment(database_url: str, redis_url: str) -> dict[str, str]:
     """The environment every part (and every server the HTTP parts start) runs with."""
     return {
+        "OUTBOX_RELAY_NUDGE": "notify" if RELAY == "process" else "thread",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -46,6 +58,71 @@ def django_setup(database_url: str, redis_url: str) -> None:
     import django
 
     django.setup()
+
+
+@contextmanager
+def relay_process(database_url: str, redis_url: str) -> Iterator[None]:
+    """With the relay in a process of its own, run one beside the part (on the same machine, so
+    its CPU counts against the figures as the relay thread's did) until the part is done;
+    otherwise nothing to start."""
+    if RELAY != "process":
+        yield
+        return
+    import psycopg
+
+    relay = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "outbox_relay"],
+        cwd=ROOT,
+        env={**os.environ, **bench_environment(database_url, redis_url)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        with psycopg.connect(database_url, autocommit=True) as probe:
+            # Listening when its connection shows in pg_stat_activity (relay_process.LISTENER_NAME).
+            while not probe.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'outbox relay listener'"
+                " AND datname = current_database()"
+            ).fetchone():
+                if relay.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the outbox relay process did not start")
+                time.sleep(0.1)
+        yield
+        # What the part left is sent before the next part (or tree) starts.
+        outbox_drained(database_url, timeout=120)
+    finally:
+        if relay.poll() is None:
+            os.killpg(relay.pid, signal.SIGTERM)
+        try:
+            relay.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(relay.pid, signal.SIGKILL)
+
+
+def outbox_drained(database_url: str, timeout: float = 300) -> None:
+    """Wait until the relay (a process's thread or the relay process) has sent every due row."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(database_url, autocommit=True) as probe:
+        while probe.execute(
+            "SELECT 1 FROM notifications_outboxmessage"
+            " WHERE dispatched_at IS NULL AND available_at <= now() LIMIT 1"
+        ).fetchone():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the outbox relay did not catch up within {timeout:g} s")
+            time.sleep(0.2)
+
+
+def outbox_backlog() -> int:
+    """Outbox rows due and not yet sent: what the relay has not caught up with."""
+    from django.utils import timezone
+
+    from apps.notifications.models import OutboxMessage
+
+    return OutboxMessage.objects.filter(dispatched_at__isnull=True, available_at__lte=timezone.now()).count()
 
 
 def free_port() -> int:

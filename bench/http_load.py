@@ -19,10 +19,12 @@ import httpx
 from common import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
+    RELAY,
     company_ensure,
     django_setup,
     emit,
     order_data,
+    outbox_backlog,
     summary_ms,
 )
 from servers import PRODUCTION_HTTP, SHAPES, production_shape
@@ -148,6 +150,7 @@ def main() -> None:
         threads=args.threads,
     ) as urls:
         out = asyncio.run(load(urls, keys, tasks, args.seconds))
+        backlog = outbox_backlog()
     emit(
         {
             "clients": args.clients,
@@ -158,6 +161,8 @@ def main() -> None:
             "errors": len(out["errors"]),
             "error_statuses": sorted({str(e) for e in out["errors"]}),
             "ran_out_of_tasks": out["ran_out"],
+            "relay": RELAY,
+            "relay_backlog": backlog,
         }
     )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -67,8 +68,12 @@ class Report:
         return f"target {bound}: {'ok' if ok else 'MISSED'}"
 
 
-def part(script: str, *args: str, env_url: tuple[str, str], tree: Path | None = None) -> dict[str, Any]:
-    """Run one part as its own process; `tree` runs another checkout's code (its bench/ folder)."""
+def part(
+    script: str, *args: str, env_url: tuple[str, str], tree: Path | None = None, relay: str = "process"
+) -> dict[str, Any]:
+    """Run one part as its own process; `tree` runs another checkout's code (its bench/ folder);
+    `relay` says where the outbox is relayed (common.RELAY; a tree older than the relay process
+    has only its thread)."""
     database_url, redis_url = env_url
     here, root = (tree / "bench", tree) if tree else (HERE, ROOT)
     command = [
@@ -80,7 +85,9 @@ def part(script: str, *args: str, env_url: tuple[str, str], tree: Path | None = 
         redis_url,
         *args,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=root, env={**os.environ, "BENCH_OUTBOX_RELAY": relay}
+    )
     # A part that measured but judged its own figures (inbox_query exits 1 on a sorting plan)
     # still reports them; only a part that reports nothing failed.
     if "BENCH-RESULT " not in done.stdout:
@@ -96,7 +103,9 @@ def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflo
     report.line("\n== 1. From code, one process: purchase order of 1,200 EUR vs viewflow's smallest flow ==")
     rounds = []
     for r in range(args.rounds):
-        ours = part("code_ops.py", "--n", str(args.n), env_url=(args.database_url, args.redis_url))
+        ours = part(
+            "code_ops.py", "--n", str(args.n), env_url=(args.database_url, args.redis_url), relay=args.relay
+        )
         if args.baseline_tree:
             before = part(
                 "code_ops.py",
@@ -104,10 +113,11 @@ def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflo
                 str(args.n),
                 env_url=(args.database_url, args.redis_url),
                 tree=args.baseline_tree,
+                relay=args.baseline_relay or args.relay,
             )
             ours["before"] = before
             report.line(
-                f"round {r + 1}: before (--baseline-tree) start {before['start_per_s']:.1f}/s, claim+complete "
+                f"round {r + 1}: before (--baseline-tree, relay {before.get('relay', 'thread')}) start {before['start_per_s']:.1f}/s, claim+complete "
                 f"{before['claim_complete_per_s']:.1f}/s, end-to-end {before['end_to_end_per_s']:.1f}/s, "
                 f"SQL {before['start_sql']} + {before['claim_complete_sql']}"
             )
@@ -115,7 +125,8 @@ def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflo
         pg = raw.run("approve.sql", clients=1, seconds=args.pg_seconds)
         rounds.append((ours, theirs, pg))
         report.line(
-            f"round {r + 1}: ours start {ours['start_per_s']:.1f}/s, claim+complete {ours['claim_complete_per_s']:.1f}/s, "
+            f"round {r + 1}: ours (relay {ours['relay']}; left unsent at the end: "
+            f"{ours['start_relay_backlog']} + {ours['claim_complete_relay_backlog']}) start {ours['start_per_s']:.1f}/s, claim+complete {ours['claim_complete_per_s']:.1f}/s, "
             f"end-to-end {ours['end_to_end_per_s']:.1f}/s | viewflow {theirs['start_per_s']:.1f}/s, "
             f"{theirs['claim_complete_per_s']:.1f}/s, {theirs['end_to_end_per_s']:.1f}/s | "
             f"pgbench approve c1 {pg['tps']:.0f} tx/s"
@@ -187,6 +198,7 @@ def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None
             "--threads",
             str(args.threads),
             env_url=(args.database_url, args.redis_url),
+            relay=args.relay,
         )
         pg = raw.run("approve.sql", clients=clients, seconds=args.pg_seconds)
         if args.baseline_tree:
@@ -204,6 +216,7 @@ def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None
                 args.server,
                 env_url=(args.database_url, args.redis_url),
                 tree=args.baseline_tree,
+                relay=args.baseline_relay or args.relay,
             )
             ours["before"] = before
             report.line(
@@ -262,6 +275,7 @@ def run_serving_shapes(args: argparse.Namespace, report: Report, raw: RawDatabas
                     "--server",
                     server,
                     env_url=(args.database_url, args.redis_url),
+                    relay=args.relay,
                 )
                 ratio = ours["pairs_per_s"] / pg["tps"]
                 report.line(
@@ -439,6 +453,19 @@ def main() -> int:
         metavar="SHAPES",
         help="part 2 runs these serving shapes instead, at each client count, interleaved, e.g. "
         "daphne:1,daphne:4,uvicorn:4,gunicorn-sync:4,gunicorn-gthread:2x4 (server:processes[xthreads])",
+    )
+    parser.add_argument(
+        "--relay",
+        choices=("process", "thread"),
+        default="process",
+        help="where the outbox is relayed: a relay process woken by the database, as "
+        "docker/compose.yaml runs it (default), or a thread in every process that commits",
+    )
+    parser.add_argument(
+        "--baseline-relay",
+        choices=("process", "thread"),
+        help="the same for --baseline-tree (default: as --relay); with the baseline tree this one, "
+        "compares the two",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="print SQL statements and query plans")

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from common import BENCH_QUEUE, ROOT, bench_environment
+from common import BENCH_QUEUE, RELAY, ROOT, bench_environment, outbox_drained, relay_process
 
 SERVERS_VENV = Path("/tmp/approval-bench/servers-venv")
 PROJECT_BIN = Path(sys.executable).parent
@@ -191,9 +191,14 @@ def production_shape(
                     start_new_session=True,
                 )
             )
-        for url in urls:
-            _wait_until_up(url)
-        yield urls
+        with relay_process(database_url, redis_url):
+            for url in urls:
+                _wait_until_up(url)
+            if RELAY == "process":
+                # The setup's own rows (the open tasks made for the load) are sent before it starts.
+                # (A relay thread sends only the rows of its own process's commits.)
+                outbox_drained(database_url)
+            yield urls
     finally:
         for process in processes:
             if process.poll() is None:
