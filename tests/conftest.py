@@ -68,6 +68,16 @@ def _forget_rate_limit_hits() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _forget_live_events() -> None:
+    # The in-process live event store numbers events by outbox id and drops repeats; ids start
+    # over between tests, so an event of one test would pass for a repeat in the next.
+    from apps.notifications import live
+
+    with live._stores_lock:
+        live._stores.clear()
+
+
+@pytest.fixture(autouse=True)
 def _skip_postgres_only_on_sqlite(request: pytest.FixtureRequest) -> None:
     if "postgres" in request.keywords and env.str("TEST_DATABASE_URL", default="postgres").startswith(
         "sqlite"

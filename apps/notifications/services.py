@@ -231,6 +231,7 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
         taken: Counter[int] = Counter()
         held_back = False
         sent: list[int] = []
+        announced: list[Event] = []
         broker_down = False
         for row in rows:
             if row.instance_id is not None:
@@ -240,7 +241,7 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
                     continue
                 taken[row.instance_id] += 1
             try:
-                _publish(row)
+                event = _publish(row)
             except Exception as error:
                 logger.warning("outbox row %s (%s) not dispatched: %s", row.pk, row.topic, error)
                 OutboxMessage.objects.filter(pk=row.pk).update(
@@ -249,6 +250,11 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
                 broker_down = True
                 break
             sent.append(row.pk)
+            if event is not None:
+                announced.append(event)
+        # Whatever else listens hears the pass's events together (one read of the webhook
+        # endpoints for all of them, not one per event).
+        sinks_hear(announced)
         if sent:
             OutboxMessage.objects.filter(pk__in=sent).update(
                 dispatched_at=timezone.now(), attempts=F("attempts") + 1
@@ -256,19 +262,20 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
     return len(sent), broker_down, held_back or len(rows) == limit
 
 
-def _publish(row: OutboxMessage) -> None:
+def _publish(row: OutboxMessage) -> Event | None:
+    """Send one row: an event to the live inbox (returned, for the sinks), a job to the broker."""
     if row.topic not in TOPIC_JOBS:
         # Events go to the channel layer from the relay itself (the on-commit nudge in the
         # web process, or beat's sweep): a Celery hop per event costs more than the live
         # inbox's latency budget (docs/adr/live-events-delivered-by-the-relay.md).
-        notification_deliver(
+        return event_announce(
             message_id=row.pk, topic=row.topic, payload=row.payload, instance_id=row.instance_id
         )
-        return
     job = import_string(TOPIC_JOBS[row.topic])
     # No publish retries here: a broker that is down must not hold the committing request;
     # the row simply waits for the next nudge or sweep.
     job.apply_async(kwargs=dict(row.payload), retry=False)
+    return None
 
 
 def outbox_prune(*, older_than: timedelta | None = None) -> int:
@@ -282,6 +289,12 @@ def outbox_prune(*, older_than: timedelta | None = None) -> int:
 def notification_deliver(
     *, message_id: int, topic: str, payload: dict[str, Any], instance_id: int | None
 ) -> None:
+    """Announce one event (`event_announce`), then hand it to the sinks (`sinks_hear`), as the
+    relay does for each pass's events."""
+    sinks_hear([event_announce(message_id=message_id, topic=topic, payload=payload, instance_id=instance_id)])
+
+
+def event_announce(*, message_id: int, topic: str, payload: dict[str, Any], instance_id: int | None) -> Event:
     """Announce an event to whoever listens on the channel layer: the groups its producer
     chose (`notify_groups`, see apps.notifications.events), each message numbered in its
     group's stream by the live event store (apps.notifications.live) first, so a socket
@@ -291,7 +304,8 @@ def notification_deliver(
 
     A personal event (assigned to you, a reminder, ...) also goes to the people job, which
     writes the bell's notifications and mails those not online. Raises when the event store,
-    the channel layer or the broker is down: the row stays pending and is sent again.
+    the channel layer or the broker is down: the row stays pending and is sent again. Returns
+    the event, for the sinks.
     """
     from apps.notifications.live import live_event_body, live_event_frame, live_record
     from apps.notifications.personal import personal_address
@@ -315,16 +329,25 @@ def notification_deliver(
     if personal_address(topic, payload) is not None:
         job = import_string(PEOPLE_JOB)
         job.apply_async(kwargs={"message_id": message_id, "topic": topic, "payload": payload}, retry=False)
-    # Then whatever else listens (webhooks, apps.notifications.sinks). A sink that fails here
-    # must not hold back the live inbox, which has already heard the event: the row is
-    # marked sent, and each sink's own catch-up (webhooks' beat sweep over recent events)
-    # makes good what it missed.
-    event = Event(id=message_id, type=topic, payload=payload, instance_id=instance_id)
+    return Event(id=message_id, type=topic, payload=payload, instance_id=instance_id)
+
+
+def sinks_hear(events: list[Event]) -> None:
+    """Hand announced events to whatever else listens (webhooks, apps.notifications.sinks). A
+    sink that fails must not hold back the live inbox, which has already heard them: the rows
+    are marked sent, and each sink's own catch-up (webhooks' beat sweep over recent events)
+    makes good what it missed."""
+    if not events:
+        return
     for sink in sinks():
         try:
-            sink(event)
+            sink(events)
         except Exception:
-            logger.exception("event %s (%s) not handed to %s; its catch-up will", message_id, topic, sink)
+            logger.exception(
+                "events %s not handed to %s; its catch-up will",
+                ", ".join(f"{e.id} ({e.type})" for e in events),
+                sink,
+            )
 
 
 def live_group_send(messages: dict[str, dict[str, Any]]) -> None:

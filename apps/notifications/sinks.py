@@ -1,12 +1,12 @@
 """Event sinks: what else hears each catalogue event after the channel layer did.
 
 The apps above this one that want events (webhooks) register a sink in their
-AppConfig.ready(); `notification_deliver` calls every sink with the event, in
-registration order, after the live inbox heard it (in the web process right after the
-commit, or in beat's sweep). The outbox is at least once, so a sink may be called twice
-with the same event id and must drop the repeat itself. A sink that raises is logged and
-skipped: it must make good what it missed with a catch-up of its own (webhooks sweep
-recent events), so that one sink never holds back the others or the live inbox.
+AppConfig.ready(); the relay calls every sink, in registration order, with the events of
+one pass in outbox order, after the live inbox heard them (`sinks_hear`). The outbox is at
+least once, so a sink may be given the same event id twice and must drop the repeat itself.
+A sink that raises is logged and skipped: it must make good what it missed with a catch-up
+of its own (webhooks sweep recent events), so that one sink never holds back the others or
+the live inbox.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Event:
     instance_id: int | None
 
 
-Sink = Callable[[Event], None]
+Sink = Callable[[list[Event]], None]
 
 _sinks: dict[str, Sink] = {}
 

@@ -7,6 +7,6 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.notifications.sinks import sink_register
-        from apps.webhooks.services.fan_out import webhooks_fan_out
+        from apps.webhooks.services.fan_out import webhooks_fan_out_all
 
-        sink_register(webhooks_fan_out)
+        sink_register(webhooks_fan_out_all)

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import redis
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.notifications.events import user_group
@@ -97,6 +98,27 @@ def test_a_relay_run_costs_the_same_queries_for_one_row_or_thirty(people, django
     with django_assert_num_queries(4):
         assert outbox_relay() == 30
     assert not pending().exists()
+
+
+@pytest.mark.django_db
+def test_a_relay_run_reads_the_webhook_endpoints_once_for_all_its_events(people):
+    """The sinks hear a pass's events together: the webhook fan-out's read of the endpoints
+    is one query however many catalogue events the pass carries."""
+
+    def relay_queries() -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            outbox_relay()
+        assert not pending().exists()
+        return [query["sql"] for query in captured.captured_queries]
+
+    start_purchase_order(people["requester"], amount=100, business_key="PO-ONE")
+    one = relay_queries()
+    for n in range(10):
+        start_purchase_order(people["requester"], amount=100, business_key=f"PO-MANY-{n}")
+    twenty = relay_queries()
+
+    assert len(twenty) == len(one)
+    assert sum("webhooks_webhookendpoint" in sql for sql in twenty) == 1
 
 
 @pytest.mark.django_db

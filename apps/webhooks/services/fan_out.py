@@ -58,20 +58,35 @@ def _subscribed(endpoint: WebhookEndpoint, event: Event) -> bool:
 def webhooks_fan_out(event: Event) -> list[int]:
     """Write the deliveries `event` owes (in one transaction) and enqueue them after commit;
     return their ids (none for a repeat or an event nobody subscribes to)."""
-    from apps.webhooks.services.delivery import deliveries_enqueue
+    return webhooks_fan_out_all([event])
 
-    if event.type not in EVENT_TYPES:
+
+def webhooks_fan_out_all(events: list[Event]) -> list[int]:
+    """The same for several events (the relay's pass, the catch-up), in order, reading the
+    endpoints once for all of them."""
+    events = [event for event in events if event.type in EVENT_TYPES]
+    if not events:
         return []
     # Endpoints are few next to events; filtering the JSON lists here keeps one plain query
     # that works on SQLite (the embedded default) as on PostgreSQL. Without a subscription to
-    # the type (enabled or not) nothing is written at all: most events cost one read.
-    subscribers = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.select_related("owner").order_by("id")
-        if event.type in endpoint.event_types
-    ]
-    if not subscribers:
-        return []
+    # the type (enabled or not) nothing is written at all: most events cost a share of one read.
+    endpoints = list(WebhookEndpoint.objects.select_related("owner").order_by("id"))
+    ids: list[int] = []
+    for event in events:
+        subscribers = [endpoint for endpoint in endpoints if event.type in endpoint.event_types]
+        if not subscribers:
+            continue
+        try:
+            ids += _fan_out(event, subscribers)
+        except Exception:
+            # Its own savepoint is rolled back; the others still go, and the catch-up retries it.
+            logger.exception("event %s (%s) not fanned out; the catch-up will", event.id, event.type)
+    return ids
+
+
+def _fan_out(event: Event, subscribers: list[WebhookEndpoint]) -> list[int]:
+    from apps.webhooks.services.delivery import deliveries_enqueue
+
     occurred_at = parse_datetime(str(event.payload.get("occurred_at") or "")) or timezone.now()
     with transaction.atomic():
         _, first_time = WebhookEventSeen.objects.get_or_create(
@@ -132,10 +147,11 @@ def events_catch_up(*, limit: int = 200) -> int:
         .filter(~Exists(WebhookEventSeen.objects.filter(event_id=OuterRef("id"))))
         .order_by("id")[:limit]
     )
-    count = 0
-    for row in missed:
-        webhooks_fan_out(Event(id=row.pk, type=row.topic, payload=row.payload, instance_id=row.instance_id))
-        count += 1
+    found = [
+        Event(id=row.pk, type=row.topic, payload=row.payload, instance_id=row.instance_id) for row in missed
+    ]
+    webhooks_fan_out_all(found)
+    count = len(found)
     if count:
         logger.warning("webhooks: %d event(s) fanned out by the catch-up (their job was lost)", count)
     return count
