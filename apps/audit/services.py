@@ -158,10 +158,7 @@ def audit_record_all(entries: list[AuditEntry]) -> list[AuditEvent]:
         event.hash = hash_of(event)
         heads[chain_key] = (event.seq, event.hash)
         events.append(event)
-    if len(events) == 1:
-        events[0].save(force_insert=True)
-    else:
-        AuditEvent.objects.bulk_create(events)
+    transactions.rows_insert(events)
     for chain_key, (seq, hash) in heads.items():
         audit_chain_head_known(chain_key=chain_key, seq=seq, hash=hash)
     return events

@@ -11,10 +11,12 @@ that rolls back (a row locked or written inside that savepoint is released or un
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Model
 
 _MISSING = object()
 
@@ -65,3 +67,73 @@ def row_is_held(row: Any) -> bool:
 
 def is_remembered(key: Hashable) -> bool:
     return recall(key, _MISSING) is not _MISSING
+
+
+# Rows a service's transaction writes at its end, one INSERT per model (see rows_batched).
+_BATCH_ATTRIBUTE = "_rows_batched"
+
+
+@contextmanager
+def rows_batched() -> Iterator[None]:
+    """Inside this block (opened inside the service's atomic block, so it ends first), rows
+    given to `rows_insert` are inserted when it ends, in one INSERT per model, in the order
+    given: an audit trail of three events and two outbox rows costs two round trips, not five.
+
+    A row written in a savepoint that rolls back is dropped with it, as its INSERT would have
+    been: each row is remembered like a fact (a no-op on-commit callback), which Django drops
+    with the savepoint. When the block ends by an exception, nothing is written (the
+    transaction is rolling back). A block inside another joins it."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("rows_batched opens inside the transaction whose rows it writes")
+    if getattr(connection, _BATCH_ATTRIBUTE, None) is not None:
+        yield
+        return
+    batch: list[tuple[Model, _Fact]] = []
+    setattr(connection, _BATCH_ATTRIBUTE, batch)
+    try:
+        yield
+    except BaseException:
+        setattr(connection, _BATCH_ATTRIBUTE, None)
+        raise
+    setattr(connection, _BATCH_ATTRIBUTE, None)
+    _batch_write(connection, batch)
+
+
+@contextmanager
+def atomic_batched() -> Iterator[None]:
+    """A service's transaction whose audit events and outbox rows go in one INSERT per table
+    at its end (`transaction.atomic()` and `rows_batched()`)."""
+    with transaction.atomic(), rows_batched():
+        yield
+
+
+def rows_insert(rows: list[Model]) -> None:
+    """Insert `rows` (of one model) now, in one INSERT, or at the end of the transaction's
+    rows_batched block if one is open. Their primary keys are known once they are written."""
+    connection = transaction.get_connection()
+    batch = getattr(connection, _BATCH_ATTRIBUTE, None)
+    if batch is None or not connection.in_atomic_block:
+        _insert(type(rows[0]), rows)
+        return
+    for row in rows:
+        marker = _Fact(("batched", id(row)), row)
+        transaction.on_commit(marker)
+        batch.append((row, marker))
+
+
+def _insert(model: type[Model], rows: list[Model]) -> None:
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    else:
+        model.objects.bulk_create(rows)
+
+
+def _batch_write(connection: Any, batch: list[tuple[Model, _Fact]]) -> None:
+    alive = {id(callback) for _savepoints, callback, _robust in connection.run_on_commit}
+    by_model: dict[type[Model], list[Model]] = {}
+    for row, marker in batch:
+        if id(marker) in alive:
+            by_model.setdefault(type(row), []).append(row)
+    for model, rows in by_model.items():
+        _insert(model, rows)

@@ -23,6 +23,7 @@ from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from apps.core import transactions
 from apps.notifications.models import OutboxMessage
 from apps.notifications.sinks import Event, sinks
 
@@ -58,9 +59,11 @@ def outbox_put(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_put must run inside the transaction of the change it announces")
     now = timezone.now()
-    message = OutboxMessage.objects.create(
+    message = OutboxMessage(
         topic=topic, payload=payload, instance=instance, created_at=now, available_at=available_at or now
     )
+    # With the service's other rows where it batches them (apps.core.transactions.rows_batched).
+    transactions.rows_insert([message])
     if message.available_at <= now:
         _relay_nudge_on_commit(instance_id=instance.pk if instance else None)
     return message

@@ -68,7 +68,7 @@ def instance_start(
     )
     context = TransitionContext(actor=actor)
     try:
-        with transaction.atomic():
+        with transactions.atomic_batched():
             # The start transition runs before the row is written, so the row is written once.
             initial_state = instance.state
             from_state = _transition_run(
@@ -161,7 +161,7 @@ def instance_transition(
     # It goes into the audit event as it is: refuse here what jsonb cannot hold (lone
     # surrogates, infinite numbers, NULs) or would bloat the log, not as a database error.
     validate_process_data({"type": "object"}, data or {}, what="transition data")
-    with transaction.atomic():
+    with transactions.atomic_batched():
         locked = instance_lock(instance_id=instance_id)
         if expected_version is not None and locked.version != expected_version:
             raise StaleVersion(

@@ -216,7 +216,7 @@ def task_complete(
     someone else answers TaskConflict.
     """
     data = {} if data is None else data
-    with transaction.atomic():
+    with transactions.atomic_batched():
         locked, instance = _lock(task, actor=actor, quorum=True)
         access = _require_view(user=actor, task=locked, expected_version=expected_version)
         _require_open(locked)

@@ -101,7 +101,7 @@ def test_stale_expected_version_is_refused(people, order, claimed):
         )
 
 
-def test_a_claim_costs_seven_statements_and_its_decision_ten(people, order, django_assert_num_queries):
+def test_a_claim_costs_seven_statements_and_its_decision_eight(people, order, django_assert_num_queries):
     task = open_task(order)
     lead = User.objects.get(pk=people["lead"].pk)  # read afresh, as a request reads it
     # SAVEPOINT (the test's transaction holds the real one); 1 lock the instance, found by the
@@ -111,10 +111,10 @@ def test_a_claim_costs_seven_statements_and_its_decision_ten(people, order, djan
     with django_assert_num_queries(7):
         claimed = task_claim(task=task.pk, actor=lead)
     # The same two locks (the task's with the step's N-of-M counts, and whether the order has
-    # other open tasks, too), 1 the task saved, 1 its audit event, 1 its outbox event; the
-    # order's transition: 1 the instance saved, 1 its audit event, 1 its outbox event (no query
-    # for open tasks to close: the lock said there are none); RELEASE.
-    with django_assert_num_queries(10):
+    # other open tasks, too), 1 the task saved; the order's transition: 1 the instance saved (no
+    # query for open tasks to close: the lock said there are none); at the end, 1 the two audit
+    # events (the decision's, the transition's) in one INSERT, 1 the two outbox events; RELEASE.
+    with django_assert_num_queries(8):
         done = task_complete(task=task.pk, actor=lead, outcome="approve", expected_version=claimed.version)
     order.refresh_from_db()
     assert (done.state, order.state) == ("completed", "approved")
