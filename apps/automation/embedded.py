@@ -34,6 +34,17 @@ def start_embedded_worker(*, log_level: str = "WARNING", relay: bool = True) -> 
     return process
 
 
+def start_embedded_relay() -> subprocess.Popen:
+    """Start the outbox relay process (`manage.py outbox_relay`) as a child of this process, for
+    `start` on PostgreSQL with OUTBOX_RELAY_NUDGE=notify, where no process relays its own
+    commits; it is stopped when this process exits."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "outbox_relay", "--verbosity", "0"], cwd=settings.BASE_DIR
+    )
+    atexit.register(_stop, process)
+    return process
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()  # warm shutdown: the job in hand finishes first

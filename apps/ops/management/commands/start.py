@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.automation.embedded import start_embedded_worker
+from apps.automation.embedded import start_embedded_relay, start_embedded_worker
 from apps.notifications.web_relay import web_relay_start
 from apps.ops.management.commands.seed_demo import DEFAULT_PASSWORD_FILE
 
@@ -63,6 +63,9 @@ class Command(BaseCommand):
         if options["worker"]:
             # A child process with the worker and beat; it stops when this command exits.
             start_embedded_worker(relay=not relay_here)
+            if settings.OUTBOX_RELAY_NUDGE == "notify" and not relay_here:
+                # No process relays its own commits: the relay process does, woken by PostgreSQL.
+                start_embedded_relay()
         if relay_here:
             import daphne.server  # noqa: F401 (installs Twisted's asyncio reactor, as runserver does)
             from twisted.internet import reactor
