@@ -69,23 +69,26 @@ def is_remembered(key: Hashable) -> bool:
     return recall(key, _MISSING) is not _MISSING
 
 
-# Rows a service's transaction writes at its end, one INSERT per model (see rows_batched).
+# Rows a service's transaction writes at its end, one INSERT per model (see _rows_batched).
 _BATCH_ATTRIBUTE = "_rows_batched"
 
 
 @contextmanager
-def rows_batched() -> Iterator[None]:
-    """Inside this block (opened inside the service's atomic block, so it ends first), rows
+def _rows_batched() -> Iterator[None]:
+    """Inside this block (opened by atomic_batched inside its atomic block, so it ends first), rows
     given to `rows_insert` are inserted when it ends, in one INSERT per model, in the order
     given: an audit trail of three events and two outbox rows costs two round trips, not five.
 
     A row written in a savepoint that rolls back is dropped with it, as its INSERT would have
     been: each row is remembered like a fact (a no-op on-commit callback), which Django drops
     with the savepoint. When the block ends by an exception, nothing is written (the
-    transaction is rolling back). A block inside another joins it."""
+    transaction is rolling back). A block inside another joins it.
+
+    Private to atomic_batched: opened on its own inside a wider transaction, an exception
+    caught between the two would drop the block's rows while keeping its other writes."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
-        raise RuntimeError("rows_batched opens inside the transaction whose rows it writes")
+        raise RuntimeError("atomic_batched's rows are written inside its own transaction")
     if getattr(connection, _BATCH_ATTRIBUTE, None) is not None:
         yield
         return
@@ -103,14 +106,16 @@ def rows_batched() -> Iterator[None]:
 @contextmanager
 def atomic_batched() -> Iterator[None]:
     """A service's transaction whose audit events and outbox rows go in one INSERT per table
-    at its end (`transaction.atomic()` and `rows_batched()`)."""
-    with transaction.atomic(), rows_batched():
+    at its end (`transaction.atomic()` and `_rows_batched()`)."""
+    with transaction.atomic(), _rows_batched():
         yield
 
 
 def rows_insert(rows: list[Model]) -> None:
     """Insert `rows` (of one model) now, in one INSERT, or at the end of the transaction's
-    rows_batched block if one is open. Their primary keys are known once they are written."""
+    atomic_batched block if one is open. Their primary keys are known once they are written."""
+    if not rows:
+        return
     connection = transaction.get_connection()
     batch = getattr(connection, _BATCH_ATTRIBUTE, None)
     if batch is None or not connection.in_atomic_block:
@@ -130,6 +135,8 @@ def _insert(model: type[Model], rows: list[Model]) -> None:
 
 
 def _batch_write(connection: Any, batch: list[tuple[Model, _Fact]]) -> None:
+    if connection.needs_rollback:
+        return  # set_rollback(True): the transaction ends in a rollback, its rows with it
     alive = {id(callback) for _savepoints, callback, _robust in connection.run_on_commit}
     by_model: dict[type[Model], list[Model]] = {}
     for row, marker in batch:

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from django.db import connection
 
-from apps.notifications.services import outbox_relay, relay_event_loop_own
+from apps.notifications.services import MAX_PASSES, RELAY_PASS_LIMIT, outbox_relay, relay_event_loop_own
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,14 @@ OUTBOX_DUE_CHANNEL = "outbox_due"
 LISTENER_NAME = "outbox relay listener"
 # How long one wait lasts at most, so that a stop request is seen this soon.
 STOP_CHECK_SECONDS = 0.5
+# How often a relay that cannot listen tries again (it relays at once when it can).
+RECONNECT_SECONDS = 1.0
+# A run that sent this many rows stopped at its cap with more probably waiting (a backlog
+# left by an outage): the next run starts at once rather than at the next commit or poll.
+FULL_RUN = MAX_PASSES * RELAY_PASS_LIMIT
+# TCP keepalives on the listening connection: a half-open connection (a network partition, a
+# failover) is noticed by the kernel, not only by the health check at each poll.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def _listener_connect() -> psycopg.Connection[Any]:
@@ -43,9 +51,21 @@ def _listener_connect() -> psycopg.Connection[Any]:
     for key in ("cursor_factory", "context", "prepare_threshold"):
         params.pop(key, None)
     params["application_name"] = LISTENER_NAME
-    listener = psycopg.connect(**params, autocommit=True)
-    listener.execute(f"LISTEN {OUTBOX_DUE_CHANNEL}")
+    listener = psycopg.connect(**{**KEEPALIVES, **params}, autocommit=True)
+    try:
+        listener.execute(f"LISTEN {OUTBOX_DUE_CHANNEL}")
+    except BaseException:
+        listener.close()
+        raise
     return listener
+
+
+def _listener_try_connect() -> psycopg.Connection[Any] | None:
+    try:
+        return _listener_connect()
+    except psycopg.Error as error:
+        logger.warning("outbox relay: cannot listen for commits (%s); retrying", error)
+        return None
 
 
 def _woken(listener: psycopg.Connection[Any], *, timeout: float) -> bool:
@@ -64,31 +84,26 @@ def outbox_relay_serve(
     """Relay what is due, then again after every commit that writes outbox rows, until `stop`
     is set. Also every `poll_seconds` without a notification: rows whose time has come (a step's
     retry after its backoff) and notifications lost with a dropped connection are served then.
-    Survives the database going away: it logs, waits and connects again. Its own connection
-    stays open between runs, as the relay thread's does."""
+    Survives the database going away: it logs, tries to listen again every second and relays as
+    soon as it listens. Its own connection stays open between runs, as the relay thread's does."""
     relay_event_loop_own()
-    listener: psycopg.Connection[Any] | None = None
+    listener = _listener_try_connect()
     try:
         while not stop.is_set():
-            if listener is None:
-                try:
-                    listener = _listener_connect()
-                except psycopg.Error as error:
-                    logger.warning("outbox relay: cannot listen for commits (%s); retrying", error)
             # Listening first, then relaying: a commit in between is served by this run or wakes the next.
             try:
-                outbox_relay()
+                sent = outbox_relay()
             except Exception:
                 logger.exception("outbox relay run failed; retrying")
                 # A connection that failed is not used again; the next run opens a new one.
                 connection.close()
-                stop.wait(min(poll_seconds, 1.0))
+                stop.wait(min(poll_seconds, RECONNECT_SECONDS))
                 continue
             if ready is not None:
                 ready.set()
-            _wait_for_commit(listener, poll_seconds=poll_seconds, stop=stop)
-            if listener is not None and listener.closed:
-                listener = None
+            if sent >= FULL_RUN:
+                continue
+            listener = _wait_for_commit(listener, poll_seconds=poll_seconds, stop=stop)
     finally:
         if listener is not None:
             listener.close()
@@ -97,19 +112,39 @@ def outbox_relay_serve(
 
 def _wait_for_commit(
     listener: psycopg.Connection[Any] | None, *, poll_seconds: float, stop: threading.Event
-) -> None:
+) -> psycopg.Connection[Any] | None:
+    """Wait for a commit's notification, the poll's deadline or `stop`; the listener to use
+    next (None while the database cannot be reached)."""
     deadline = time.monotonic() + poll_seconds
     while not stop.is_set():
         left = deadline - time.monotonic()
-        if left <= 0:
-            return
         if listener is None:
-            stop.wait(min(left, STOP_CHECK_SECONDS))
+            stop.wait(max(0.0, min(left, RECONNECT_SECONDS)))
+            listener = _listener_try_connect()
+            if listener is not None:
+                return listener  # commits made while nobody listened are served by the next run
+            if left <= RECONNECT_SECONDS:
+                return None
             continue
+        if left <= 0:
+            return _listener_checked(listener)
         try:
             if _woken(listener, timeout=min(left, STOP_CHECK_SECONDS)):
-                return
+                return listener
         except psycopg.Error as error:
             logger.warning("outbox relay: lost the connection that listens for commits (%s)", error)
             listener.close()
-            return
+            return None
+    return listener
+
+
+def _listener_checked(listener: psycopg.Connection[Any]) -> psycopg.Connection[Any] | None:
+    """The listener if it still answers (a connection can die silently: nothing then arrives,
+    and the relay would fall back to polling unnoticed), else None."""
+    try:
+        listener.execute("SELECT 1")
+    except psycopg.Error as error:
+        logger.warning("outbox relay: the connection that listens for commits stopped answering (%s)", error)
+        listener.close()
+        return None
+    return listener

@@ -62,7 +62,7 @@ def outbox_put(
     message = OutboxMessage(
         topic=topic, payload=payload, instance=instance, created_at=now, available_at=available_at or now
     )
-    # With the service's other rows where it batches them (apps.core.transactions.rows_batched).
+    # With the service's other rows where it batches them (apps.core.transactions.atomic_batched).
     transactions.rows_insert([message])
     if message.available_at <= now:
         _relay_nudge_on_commit(instance_id=instance.pk if instance else None)
@@ -186,7 +186,10 @@ def outbox_relay_thread_stop(*, timeout: float = 10.0) -> None:
     _background_relay.stop(timeout)
 
 
-def outbox_relay(*, instance_id: int | None = None, limit: int = 200) -> int:
+RELAY_PASS_LIMIT = 200
+
+
+def outbox_relay(*, instance_id: int | None = None, limit: int = RELAY_PASS_LIMIT) -> int:
     """Dispatch due rows, oldest first and in id order per instance; return how many went.
 
     A pass sends an instance's rows only as far as every earlier pending row of that
@@ -344,7 +347,10 @@ def sinks_hear(events: list[Event]) -> None:
         return
     for sink in sinks():
         try:
-            sink(events)
+            # A savepoint each: a sink's database error (a timeout, a refused row) must not
+            # abort the relay's transaction, which still has to mark the rows sent.
+            with transaction.atomic():
+                sink(events)
         except Exception:
             logger.exception(
                 "events %s not handed to %s; its catch-up will",

@@ -50,6 +50,6 @@ def test_claim_then_complete_answer_the_task_as_decided(people, api, order):
     assert len(claim_sql) == 9, claim_sql
     # Complete: the key (its last use is not written again so soon), the savepoint, both
     # locks, the task's update, the instance's transition, then the two audit events in one
-    # INSERT and the two outbox rows in another (apps.core.transactions.rows_batched).
+    # INSERT and the two outbox rows in another (apps.core.transactions.atomic_batched).
     assert len(complete_sql) == 9, complete_sql
     assert not any(sql.startswith("(SELECT") for sql in claim_sql + complete_sql)  # no grants re-read

@@ -1,5 +1,5 @@
 """A service's audit events and outbox rows written at the end of its transaction, one INSERT
-per table (apps.core.transactions.rows_batched), on the real database."""
+per table (apps.core.transactions.atomic_batched), on the real database."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_rows_of_a_savepoint_that_rolls_back_are_not_written(people):
     class Undone(Exception):
         pass
 
-    with transaction.atomic(), transactions.rows_batched():
+    with transactions.atomic_batched():
         outbox_put(topic="report.ready", payload={"n": "kept before"})
         try:
             with transaction.atomic():
@@ -69,10 +69,12 @@ def test_a_block_that_fails_writes_nothing_and_leaves_no_batch_open(people):
     class Refused(Exception):
         pass
 
-    with pytest.raises(Refused), transaction.atomic(), transactions.rows_batched():
+    with pytest.raises(Refused), transactions.atomic_batched():
         outbox_put(topic="report.ready", payload={"n": 1})
         raise Refused
     assert not OutboxMessage.objects.exists()
+    # No batch left open on the connection for the next transaction to join.
+    assert getattr(connection, "_rows_batched", None) is None
 
     # The next transaction writes at once again.
     with transaction.atomic():
@@ -80,7 +82,52 @@ def test_a_block_that_fails_writes_nothing_and_leaves_no_batch_open(people):
         assert OutboxMessage.objects.filter(topic="report.ready").count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_opens_only_inside_a_transaction():
-    with pytest.raises(RuntimeError, match="inside the transaction"), transactions.rows_batched():
+def test_a_nested_block_that_fails_and_is_caught_drops_only_its_own_rows(people):
+    class Refused(Exception):
         pass
+
+    with transactions.atomic_batched():
+        outbox_put(topic="report.ready", payload={"n": "outer"})
+        try:
+            with transactions.atomic_batched():
+                outbox_put(topic="report.ready", payload={"n": "inner"})
+                raise Refused
+        except Refused:
+            pass
+        outbox_put(topic="report.ready", payload={"n": "outer after"})
+
+    assert list(
+        OutboxMessage.objects.filter(topic="report.ready").order_by("id").values_list("payload", flat=True)
+    ) == [{"n": "outer"}, {"n": "outer after"}]
+
+
+def test_a_transaction_marked_for_rollback_writes_nothing_and_raises_nothing(people):
+    with transactions.atomic_batched():
+        outbox_put(topic="report.ready", payload={"n": 1})
+        transaction.set_rollback(True)
+    assert not OutboxMessage.objects.filter(topic="report.ready").exists()
+
+
+def test_no_rows_is_no_insert(people):
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        transactions.rows_insert([])
+    assert inserts(captured, "notifications_outboxmessage") == 0
+
+
+def test_a_flush_refused_by_the_database_rolls_the_whole_transaction_back(people):
+    """An audit event whose (chain, seq) is taken: the INSERT at the block's end fails, and
+    nothing of the block stays, the rows written before the flush included."""
+    from django.db import IntegrityError
+
+    with transaction.atomic():
+        audit_record(action="report.first", actor=None, chain_key="report:9")
+    with pytest.raises(IntegrityError), transactions.atomic_batched():
+        outbox_put(topic="report.ready", payload={"n": "with the clash"})
+        event = AuditEvent(
+            chain_key="report:9", seq=1, action="report.clash", actor_type="system", actor_label="system"
+        )
+        transactions.rows_insert([event])
+    assert not OutboxMessage.objects.filter(topic="report.ready").exists()
+    assert list(AuditEvent.objects.filter(chain_key="report:9").values_list("action", flat=True)) == [
+        "report.first"
+    ]

@@ -92,10 +92,10 @@ def test_a_relay_run_costs_the_same_queries_for_one_row_or_thirty(people, django
         for n in range(30):
             outbox_put(topic="report.ready", payload={"n": n})
 
-    # One pass: SAVEPOINT, SELECT ... FOR UPDATE SKIP LOCKED, one UPDATE of the thirty rows sent,
-    # RELEASE. No second pass looks for more: the first took fewer rows than its limit and
-    # none was held back.
-    with django_assert_num_queries(4):
+    # One pass: SAVEPOINT, SELECT ... FOR UPDATE SKIP LOCKED, the sinks in a savepoint of
+    # their own (SAVEPOINT, RELEASE), one UPDATE of the thirty rows sent, RELEASE. No second
+    # pass looks for more: the first took fewer rows than its limit and none was held back.
+    with django_assert_num_queries(6):
         assert outbox_relay() == 30
     assert not pending().exists()
 
@@ -261,3 +261,43 @@ def test_a_relay_thread_that_fails_leaves_the_rows_for_the_sweep(people, relay_t
     start_purchase_order(people["requester"], amount=100, business_key="PO-UP")
     assert outbox_relay_wait_idle(timeout=30)
     assert not pending().exists()
+
+
+@pytest.mark.django_db
+def test_a_sink_whose_database_work_fails_does_not_keep_the_rows_from_being_marked_sent(
+    people, monkeypatch, caplog
+):
+    """A sink's failed statement (a timeout, say) would abort the relay's transaction, and
+    the pass would roll back after its events went out, again and again: each sink runs in a
+    savepoint of its own."""
+    from django.db import DatabaseError
+
+    from apps.notifications import sinks as sinks_module
+
+    heard: list[int] = []
+
+    def failing(events):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+
+    def listening(events):
+        heard.extend(event.id for event in events)
+        # The transaction is still usable after the failed sink.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    monkeypatch.setattr(
+        sinks_module, "_sinks", {"failing": failing, **sinks_module._sinks, "listening": listening}
+    )
+    purchase = start_purchase_order(people["requester"], amount=100, business_key="PO-SINK")
+
+    assert outbox_relay() == 2
+    assert not pending().exists()
+    rows = OutboxMessage.objects.filter(instance=purchase)
+    assert sorted(heard) == sorted(rows.values_list("id", flat=True))
+    assert all(row.attempts == 1 for row in rows)
+    assert any(
+        "not handed to" in record.getMessage() and isinstance(record.exc_info[1], DatabaseError)
+        for record in caplog.records
+        if record.exc_info
+    )

@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,17 @@ pytestmark = [pytest.mark.postgres]
 
 def pending():
     return OutboxMessage.objects.filter(dispatched_at__isnull=True)
+
+
+def listeners() -> int:
+    """Connections listening for the relay on the test database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            [LISTENER_NAME],
+        )
+        return cursor.fetchone()[0]
 
 
 class RelayProcess:
@@ -51,13 +64,7 @@ class RelayProcess:
     def listening(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"the relay process exited:\n{self.output()[-4000:]}")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = %s AND datname = current_database()",
-                [LISTENER_NAME],
-            )
-            return cursor.fetchone()[0] == 1
+        return listeners() == 1
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -83,13 +90,14 @@ def relay_process(transactional_db, settings, publishing_to, tmp_path) -> Iterat
     relay.stop()
 
 
-def test_a_commit_wakes_the_relay_process_which_sends_its_rows(
-    people, relay_process, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        purchase = start_purchase_order(people["requester"], amount=100, business_key="PO-RELAY-1")
+def test_a_commit_wakes_the_relay_process_which_sends_its_rows(people, relay_process, monkeypatch):
+    from apps.notifications import services
+
+    nudged: list[object] = []
+    monkeypatch.setattr(services, "_relay_nudge", lambda **kwargs: nudged.append(kwargs))
+    purchase = start_purchase_order(people["requester"], amount=100, business_key="PO-RELAY-1")
     # Nothing left for this process to do after its commit: the database wakes the relay.
-    assert callbacks == []
+    assert nudged == []
 
     wait_for(
         lambda: not pending().exists(), timeout=20, interval=0.05, what="the relay process sending the rows"
@@ -162,3 +170,69 @@ def test_the_relay_process_refuses_a_database_without_notify(tmp_path):
     )
     assert result.returncode == 1
     assert "needs PostgreSQL" in result.stderr
+
+
+# The serving loop itself, on a thread of this process (its own connection), where the
+# database's answers can be made to fail the way a restarting server's do.
+
+
+@pytest.fixture
+def serve(transactional_db, settings):
+    """Start outbox_relay_serve on a thread (poll far beyond the tests' deadlines); stop it after."""
+    from apps.notifications.relay_process import outbox_relay_serve
+
+    settings.OUTBOX_RELAY_NUDGE = "notify"
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def start() -> None:
+        thread = threading.Thread(
+            target=outbox_relay_serve, kwargs={"stop": stop, "poll_seconds": 3600}, daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+def test_a_relay_that_cannot_listen_yet_tries_again_every_second_not_at_the_next_poll(
+    people, serve, monkeypatch
+):
+    from apps.notifications import relay_process
+
+    real = relay_process._listener_connect
+    attempts: list[float] = []
+
+    def refused_twice():
+        attempts.append(time.monotonic())
+        if len(attempts) <= 2:
+            raise psycopg.OperationalError("the database system is starting up")
+        return real()
+
+    monkeypatch.setattr(relay_process, "_listener_connect", refused_twice)
+    serve()
+    wait_for(lambda: listeners() == 1, timeout=20, interval=0.1, what="the relay listening on its third try")
+    assert len(attempts) == 3
+
+    start_purchase_order(people["requester"], amount=100, business_key="PO-RELAY-3")
+    wait_for(lambda: not pending().exists(), timeout=20, interval=0.05, what="the rows sent")
+
+
+def test_a_backlog_larger_than_one_run_is_drained_without_waiting_for_another_commit(
+    people, serve, monkeypatch
+):
+    from apps.notifications import relay_process, services
+    from apps.notifications.services import outbox_put
+
+    # One pass of 200 rows per run here, so that 450 rows need three runs.
+    monkeypatch.setattr(services, "MAX_PASSES", 1)
+    monkeypatch.setattr(relay_process, "FULL_RUN", services.RELAY_PASS_LIMIT)
+    with transaction.atomic():  # one commit, one notification
+        for n in range(450):
+            outbox_put(topic="report.ready", payload={"n": n})
+    serve()
+    wait_for(lambda: not pending().exists(), timeout=30, interval=0.1, what="all 450 rows sent")

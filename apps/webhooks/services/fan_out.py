@@ -63,10 +63,17 @@ def webhooks_fan_out(event: Event) -> list[int]:
 
 def webhooks_fan_out_all(events: list[Event]) -> list[int]:
     """The same for several events (the relay's pass, the catch-up), in order, reading the
-    endpoints once for all of them."""
+    endpoints once for all of them. An event that fails is logged and left to the catch-up;
+    the others still go."""
+    return _fan_out_each(events)[0]
+
+
+def _fan_out_each(events: list[Event]) -> tuple[list[int], list[Event]]:
+    """(the deliveries written, the events that failed)."""
     events = [event for event in events if event.type in EVENT_TYPES]
+    failed: list[Event] = []
     if not events:
-        return []
+        return [], failed
     # Endpoints are few next to events; filtering the JSON lists here keeps one plain query
     # that works on SQLite (the embedded default) as on PostgreSQL. Without a subscription to
     # the type (enabled or not) nothing is written at all: most events cost a share of one read.
@@ -81,7 +88,8 @@ def webhooks_fan_out_all(events: list[Event]) -> list[int]:
         except Exception:
             # Its own savepoint is rolled back; the others still go, and the catch-up retries it.
             logger.exception("event %s (%s) not fanned out; the catch-up will", event.id, event.type)
-    return ids
+            failed.append(event)
+    return ids, failed
 
 
 def _fan_out(event: Event, subscribers: list[WebhookEndpoint]) -> list[int]:
@@ -150,8 +158,10 @@ def events_catch_up(*, limit: int = 200) -> int:
     found = [
         Event(id=row.pk, type=row.topic, payload=row.payload, instance_id=row.instance_id) for row in missed
     ]
-    webhooks_fan_out_all(found)
-    count = len(found)
+    _ids, failed = _fan_out_each(found)
+    count = len(found) - len(failed)
     if count:
         logger.warning("webhooks: %d event(s) fanned out by the catch-up (their job was lost)", count)
+    if failed:
+        logger.warning("webhooks: %d event(s) failed in the catch-up; the next sweep retries", len(failed))
     return count

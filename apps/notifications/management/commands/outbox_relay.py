@@ -35,13 +35,17 @@ class Command(BaseCommand):
             raise CommandError(
                 "OUTBOX_RELAY_HERE is off in this environment: this process would relay nothing."
             )
-        poll = options["poll_seconds"] or settings.OUTBOX_RELAY_SWEEP_SECONDS
+        poll = options["poll_seconds"]
+        if poll is None:
+            poll = settings.OUTBOX_RELAY_SWEEP_SECONDS
         if poll <= 0:
             raise CommandError("--poll-seconds must be more than 0.")
         stop = threading.Event()
 
         def stop_asked(signum: int, frame: object) -> None:
-            stop.set()
+            # Not stop.set() here: the handler runs in the main thread, which may be holding the
+            # event's lock inside stop.wait(); another thread takes it once the wait lets go.
+            threading.Thread(target=stop.set, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop_asked)
         signal.signal(signal.SIGINT, stop_asked)
