@@ -18,6 +18,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
+from apps.core.compiled import rows_insert_compiled
+
 _MISSING = object()
 
 
@@ -128,10 +130,7 @@ def rows_insert(rows: list[Model]) -> None:
 
 
 def _insert(model: type[Model], rows: list[Model]) -> None:
-    if len(rows) == 1:
-        rows[0].save(force_insert=True)
-    else:
-        model.objects.bulk_create(rows)
+    rows_insert_compiled(rows)
 
 
 def _batch_write(connection: Any, batch: list[tuple[Model, _Fact]]) -> None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.audit.services import AuditEntry, audit_chain_head_known, audit_record_all, instance_chain_key
 from apps.core import transactions
+from apps.core.compiled import row_update_compiled, rows_insert_compiled
 from apps.core.errors import (
     DuplicateBusinessKey,
     InvalidProcessData,
@@ -74,7 +75,7 @@ def instance_start(
             from_state = _transition_run(
                 instance=instance, transition="start", context=context, trigger="start"
             )
-            instance.save(force_insert=True)
+            rows_insert_compiled([instance])
             # Nobody else can see the row before this transaction commits: it holds the row,
             # and the instance's audit chain is empty.
             transactions.row_hold(instance)
@@ -183,7 +184,7 @@ def instance_fire(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("instance_fire must run inside a transaction on a locked instance")
     from_state = _transition_run(instance=instance, transition=transition, context=context, trigger=trigger)
-    instance.save()
+    row_update_compiled(instance)
     _transition_record(
         instance=instance, transition=transition, from_state=from_state, context=context, trigger=trigger
     )

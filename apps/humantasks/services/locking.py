@@ -13,7 +13,13 @@ from apps.audit.services import (
     audit_chain_head_query,
     instance_chain_key,
 )
-from apps.core.compiled import STAND_IN_ID, STAND_IN_OTHER_ID, STAND_IN_TEXT, rows_compiled
+from apps.core.compiled import (
+    STAND_IN_ID,
+    STAND_IN_OTHER_ID,
+    STAND_IN_TEXT,
+    row_update_compiled,
+    rows_compiled,
+)
 from apps.humantasks.models import HumanTask
 from apps.humantasks.policy import decision_facts_annotations, quorum_annotations
 from apps.humantasks.selectors import task_grants_annotations
@@ -132,4 +138,4 @@ CHANGING_FIELDS = (
 def task_save_new_version(task: HumanTask) -> None:
     """Save a change people should see as a new version (If-Match, ETags, live updates)."""
     task.version += 1
-    task.save(update_fields=CHANGING_FIELDS)
+    row_update_compiled(task, CHANGING_FIELDS)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core import transactions
+from apps.core.compiled import STAND_IN_TEXT, rows_compiled, rows_insert_compiled
 from apps.humantasks.events import task_event_put
 from apps.humantasks.models import HumanTask, Queue
 from apps.humantasks.policy import approvals_required
@@ -60,10 +61,19 @@ def process_managed_by(instance: WorkflowInstance, user: User) -> bool:
     return queues_managed_by(user=user).filter(slug__in=step_queues).exists()
 
 
+def _queue_of(step: HumanStep) -> Queue:
+    found = rows_compiled(
+        "queue by slug", lambda: Queue.objects.filter(slug=STAND_IN_TEXT), {STAND_IN_TEXT: step.queue}
+    )
+    if not found:
+        raise Queue.DoesNotExist(f"No queue {step.queue!r} for the step {step.name!r}.")
+    return found[0]
+
+
 def _tasks_open_for_step(
     *, instance: WorkflowInstance, step: HumanStep, actor: User | None
 ) -> list[HumanTask]:
-    queue = Queue.objects.get(slug=step.queue)
+    queue = _queue_of(step)
     count = approvals_required(step=step, instance=instance, role_id=queue.role_id)
     activation = uuid.uuid4()
     title = step.title_for(instance)
@@ -86,7 +96,7 @@ def _tasks_open_for_step(
             task.assignee = instance.requester
             task.claimed_at = now
             task.assign()
-        task.save()
+        rows_insert_compiled([task])
         audit_record(
             action="task.created",
             actor=actor,
