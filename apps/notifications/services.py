@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.core import transactions
+from apps.core.compiled import STAND_IN_ID, rows_compiled
 from apps.notifications.models import OutboxMessage
 from apps.notifications.sinks import Event, sinks
 
@@ -212,27 +214,11 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
     """One SELECT ... FOR UPDATE SKIP LOCKED of due rows, each with the number of due rows
     of its instance pending before it; one UPDATE marking those sent (and one more for a row
     the broker refused). Returns (sent, broker down, whether another pass may find more)."""
-    now = timezone.now()
     with transaction.atomic():
-        earlier_pending = (
-            OutboxMessage.objects.filter(
-                instance_id=OuterRef("instance_id"),
-                id__lt=OuterRef("id"),
-                dispatched_at__isnull=True,
-                available_at__lte=now,
-            )
-            .order_by()
-            .values("instance_id")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        due = OutboxMessage.objects.filter(dispatched_at__isnull=True, available_at__lte=now)
-        if instance_id is not None:
-            due = due.filter(instance_id=instance_id)
-        rows = list(
-            due.annotate(earlier_pending=Subquery(earlier_pending))
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("id")[:limit]
+        rows = rows_compiled(
+            ("outbox due", instance_id is None, limit),
+            lambda: _due_rows(for_instance=instance_id is not None, limit=limit),
+            {STAND_IN_ID: instance_id},
         )
         taken: Counter[int] = Counter()
         held_back = False
@@ -266,6 +252,32 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
                 dispatched_at=timezone.now(), attempts=F("attempts") + 1
             )
     return len(sent), broker_down, held_back or len(rows) == limit
+
+
+def _due_rows(*, for_instance: bool, limit: int) -> QuerySet[OutboxMessage]:
+    """The relay's SELECT, built once per shape (apps.core.compiled). Due by the database's
+    clock, the one every relay shares, whichever host it runs on."""
+    now = Now()
+    earlier_pending = (
+        OutboxMessage.objects.filter(
+            instance_id=OuterRef("instance_id"),
+            id__lt=OuterRef("id"),
+            dispatched_at__isnull=True,
+            available_at__lte=now,
+        )
+        .order_by()
+        .values("instance_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    due = OutboxMessage.objects.filter(dispatched_at__isnull=True, available_at__lte=now)
+    if for_instance:
+        due = due.filter(instance_id=STAND_IN_ID)
+    return (
+        due.annotate(earlier_pending=Subquery(earlier_pending))
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by("id")[:limit]
+    )
 
 
 def _publish(row: OutboxMessage) -> Event | None:

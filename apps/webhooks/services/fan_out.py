@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core.compiled import rows_compiled
 from apps.humantasks.models import HumanTask
 from apps.humantasks.selectors import instances_visible_to, task_access
 from apps.notifications.events import EVENT_TYPES
@@ -77,7 +78,9 @@ def _fan_out_each(events: list[Event]) -> tuple[list[int], list[Event]]:
     # Endpoints are few next to events; filtering the JSON lists here keeps one plain query
     # that works on SQLite (the embedded default) as on PostgreSQL. Without a subscription to
     # the type (enabled or not) nothing is written at all: most events cost a share of one read.
-    endpoints = list(WebhookEndpoint.objects.select_related("owner").order_by("id"))
+    endpoints = rows_compiled(
+        "webhook endpoints", lambda: WebhookEndpoint.objects.select_related("owner").order_by("id"), {}
+    )
     ids: list[int] = []
     for event in events:
         subscribers = [endpoint for endpoint in endpoints if event.type in endpoint.event_types]
