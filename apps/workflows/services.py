@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import django_fsm
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
+from django.db.models import Model, QuerySet, Subquery
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from apps.audit.services import AuditEntry, audit_chain_head_known, audit_record_all, instance_chain_key
 from apps.core import transactions
-from apps.core.compiled import row_update_compiled, rows_insert_compiled
+from apps.core.compiled import STAND_IN_ID, row_update_compiled, rows_compiled, rows_insert_compiled
 from apps.core.errors import (
     DuplicateBusinessKey,
     InvalidProcessData,
@@ -124,7 +125,11 @@ def _constraint_of(error: IntegrityError) -> str | None:
 
 
 def instance_lock(
-    *, instance_id: int | Subquery, skip_locked: bool = False, missing_ok: bool = False
+    *,
+    instance_id: int | None = None,
+    of_row: tuple[type[Model], int] | None = None,
+    skip_locked: bool = False,
+    missing_ok: bool = False,
 ) -> WorkflowInstance | None:
     """Lock the instance row for the rest of the transaction and return it as its process kind.
 
@@ -132,13 +137,35 @@ def instance_lock(
     this lock first, so they never deadlock and outbox ids follow commit order; the lock also
     serialises the instance's audit chain. With `skip_locked` (timers), an instance another
     transaction holds answers None at once; with `missing_ok`, so does one that does not
-    exist. `instance_id` may be a subquery (the instance of a task), read in the same statement.
+    exist. Instead of `instance_id`, `of_row` (a model with an `instance` foreign key, and a
+    row's id) locks the instance that row belongs to, found in the same statement.
+
+    The statement is built once per shape (apps.core.compiled): the lock is on every writer's path.
     """
-    rows = WorkflowInstance.objects.select_for_update(skip_locked=skip_locked)
+    if not transaction.get_connection().in_atomic_block:
+        raise TransactionManagementError("instance_lock runs inside the transaction that holds the lock")
+    if of_row is not None:
+        model, row_id = of_row
+
+        def build() -> QuerySet[WorkflowInstance]:
+            of = model._default_manager.filter(pk=STAND_IN_ID).values("instance_id")[:1]
+            return WorkflowInstance.objects.select_for_update(skip_locked=skip_locked).filter(pk=Subquery(of))
+
+        key: tuple[Any, ...] = ("instance lock of", model, skip_locked)
+    else:
+        row_id = instance_id
+
+        def build() -> QuerySet[WorkflowInstance]:
+            return WorkflowInstance.objects.select_for_update(skip_locked=skip_locked).filter(pk=STAND_IN_ID)
+
+        key = ("instance lock", skip_locked)
     try:
-        instance = rows.filter(pk=instance_id).first()
+        row_id = int(row_id)
     except (ValueError, TypeError):
-        instance = None
+        found = []
+    else:
+        found = rows_compiled(key, build, {STAND_IN_ID: row_id}) if -(2**63) <= row_id < 2**63 else []
+    instance = found[0] if found else None
     if instance is None:
         if skip_locked or missing_ok:
             return None

@@ -53,8 +53,7 @@ def task_lock(
         task_pk = int(task_id)
     except (ValueError, TypeError):
         return None
-    of_task = HumanTask.objects.filter(pk=task_pk).values("instance_id")[:1]
-    instance = instance_lock(instance_id=Subquery(of_task), skip_locked=skip_locked, missing_ok=True)
+    instance = instance_lock(of_row=(HumanTask, task_pk), skip_locked=skip_locked, missing_ok=True)
     if instance is None:
         return None
     chain_key = instance_chain_key(instance.pk)
