@@ -124,7 +124,11 @@ def main() -> None:
     parser.add_argument("--server", choices=SHAPES, default=PRODUCTION_HTTP)
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn-gthread worker")
     parser.add_argument(
-        "--pool", type=int, default=0, help="open tasks to have ready (default 40 per client + 400)"
+        "--pool",
+        type=int,
+        default=0,
+        help="open tasks to have ready (default: enough for 150 pairs/s over --seconds, "
+        "and at least 40 per client + 400)",
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
@@ -136,7 +140,9 @@ def main() -> None:
     leads = people["leads"][: args.clients]
     keys = [api_key_create(user=lead, name="bench", actor=None)[1] for lead in leads]
     tasks = open_tasks_ensure(
-        count=args.pool or 400 + 40 * args.clients, requesters=people["requesters"], run=uuid.uuid4().hex[:8]
+        count=args.pool or max(400 + 40 * args.clients, int(150 * args.seconds)),
+        requesters=people["requesters"],
+        run=uuid.uuid4().hex[:8],
     )
     from django.db import connections
 
