@@ -92,6 +92,7 @@ class Kept:
 
 class _Store(Protocol):
     def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]: ...
+    def record_all(self, items: list[tuple[int, str, list[str]]]) -> list[dict[str, int]]: ...
     def heads(self, streams: list[str]) -> dict[str, int]: ...
     def heads_and_marks(self, streams: list[str]) -> tuple[dict[str, int], dict[str, int]]: ...
     def mark_access_changed(self, groups: list[str]) -> None: ...
@@ -109,8 +110,8 @@ class _RedisStore:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self.script = self.client.register_script(_RECORD)
 
-    def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]:
-        args = [
+    def _record_args(self, message_id: int, body: str, streams: list[str]) -> list[Any]:
+        return [
             self.prefix,
             message_id,
             body,
@@ -120,8 +121,24 @@ class _RedisStore:
             _sequence_base(),
             *streams,
         ]
-        flat = self.script(args=args)
+
+    @staticmethod
+    def _recorded(flat: list[bytes]) -> dict[str, int]:
         return {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    def record(self, *, message_id: int, body: str, streams: list[str]) -> dict[str, int]:
+        return self._recorded(self.script(args=self._record_args(message_id, body, streams)))
+
+    def record_all(self, items: list[tuple[int, str, list[str]]]) -> list[dict[str, int]]:
+        """record() for each item, in order, in one round trip (a relay pass's events)."""
+        if len(items) == 1:
+            message_id, body, streams = items[0]
+            return [self.record(message_id=message_id, body=body, streams=streams)]
+        with self.client.pipeline(transaction=False) as pipe:
+            for message_id, body, streams in items:
+                self.script(args=self._record_args(message_id, body, streams), client=pipe)
+            results = pipe.execute()
+        return [self._recorded(flat) for flat in results]
 
     def heads(self, streams: list[str]) -> dict[str, int]:
         if not streams:
@@ -186,6 +203,9 @@ class _RedisStore:
 
 class _MemoryStore:
     """The same contract in one process's memory (the embedded default)."""
+
+    def record_all(self, items: list[tuple[int, str, list[str]]]) -> list[dict[str, int]]:
+        return [self.record(message_id=m, body=body, streams=streams) for m, body, streams in items]
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -283,11 +303,24 @@ def live_event_body(*, message_id: int, topic: str, payload: dict[str, Any]) -> 
 
 def live_record(*, message_id: int, topic: str, payload: dict[str, Any]) -> dict[str, int]:
     """Number the event in each stream it is addressed to; {stream: seq}. Idempotent."""
-    streams = sorted({str(group) for group in payload.get("notify_groups", [])})
-    if not streams:
-        return {}
-    body = json.dumps(live_event_body(message_id=message_id, topic=topic, payload=payload))
-    return _store().record(message_id=message_id, body=body, streams=streams)
+    return live_record_all([(message_id, topic, payload)])[0]
+
+
+def live_record_all(events: list[tuple[int, str, dict[str, Any]]]) -> list[dict[str, int]]:
+    """live_record for (message id, topic, payload) of several events, in order, in one round
+    trip to the store."""
+    found: list[dict[str, int]] = [{} for _ in events]
+    items, positions = [], []
+    for position, (message_id, topic, payload) in enumerate(events):
+        streams = sorted({str(group) for group in payload.get("notify_groups", [])})
+        if streams:
+            body = json.dumps(live_event_body(message_id=message_id, topic=topic, payload=payload))
+            items.append((message_id, body, streams))
+            positions.append(position)
+    if items:
+        for position, streams in zip(positions, _store().record_all(items), strict=True):
+            found[position] = streams
+    return found
 
 
 def live_event_frame(*, body: dict[str, Any], stream: str, seq: int) -> str:

@@ -225,6 +225,27 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
         sent: list[int] = []
         announced: list[Event] = []
         broker_down = False
+        # Events taken since the last job, announced together (one round trip to the live
+        # store, one send per stream) before the next job or at the end, so the rows still go
+        # in id order: whatever fails, everything before it is sent and nothing after it.
+        waiting: list[OutboxMessage] = []
+
+        def announce_waiting() -> bool:
+            if not waiting:
+                return True
+            events = [
+                Event(id=r.pk, type=r.topic, payload=r.payload, instance_id=r.instance_id) for r in waiting
+            ]
+            try:
+                events_announce(events)
+            except Exception as error:
+                _not_dispatched(waiting[0], error)
+                return False
+            sent.extend(r.pk for r in waiting)
+            announced.extend(events)
+            waiting.clear()
+            return True
+
         for row in rows:
             if row.instance_id is not None:
                 # Every earlier pending row of the instance must be one this pass has taken.
@@ -232,18 +253,21 @@ def _relay_pass(*, instance_id: int | None, limit: int) -> tuple[int, bool, bool
                     held_back = True
                     continue
                 taken[row.instance_id] += 1
+            if row.topic not in TOPIC_JOBS:
+                waiting.append(row)
+                continue
+            if not announce_waiting():
+                broker_down = True
+                break
             try:
-                event = _publish(row)
+                _job_publish(row)
             except Exception as error:
-                logger.warning("outbox row %s (%s) not dispatched: %s", row.pk, row.topic, error)
-                OutboxMessage.objects.filter(pk=row.pk).update(
-                    attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
-                )
+                _not_dispatched(row, error)
                 broker_down = True
                 break
             sent.append(row.pk)
-            if event is not None:
-                announced.append(event)
+        else:
+            broker_down = not announce_waiting()
         # Whatever else listens hears the pass's events together (one read of the webhook
         # endpoints for all of them, not one per event).
         sinks_hear(announced)
@@ -280,20 +304,21 @@ def _due_rows(*, for_instance: bool, limit: int) -> QuerySet[OutboxMessage]:
     )
 
 
-def _publish(row: OutboxMessage) -> Event | None:
-    """Send one row: an event to the live inbox (returned, for the sinks), a job to the broker."""
-    if row.topic not in TOPIC_JOBS:
-        # Events go to the channel layer from the relay itself (the on-commit nudge in the
-        # web process, or beat's sweep): a Celery hop per event costs more than the live
-        # inbox's latency budget (docs/adr/live-events-delivered-by-the-relay.md).
-        return event_announce(
-            message_id=row.pk, topic=row.topic, payload=row.payload, instance_id=row.instance_id
-        )
+def _job_publish(row: OutboxMessage) -> None:
+    """Send a job's row to the broker. (Events go to the channel layer from the relay itself,
+    events_announce: a Celery hop per event costs more than the live inbox's latency budget,
+    docs/adr/live-events-delivered-by-the-relay.md.)"""
     job = import_string(TOPIC_JOBS[row.topic])
     # No publish retries here: a broker that is down must not hold the committing request;
     # the row simply waits for the next nudge or sweep.
     job.apply_async(kwargs=dict(row.payload), retry=False)
-    return None
+
+
+def _not_dispatched(row: OutboxMessage, error: Exception) -> None:
+    logger.warning("outbox row %s (%s) not dispatched: %s", row.pk, row.topic, error)
+    OutboxMessage.objects.filter(pk=row.pk).update(
+        attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
+    )
 
 
 def outbox_prune(*, older_than: timedelta | None = None) -> int:
@@ -313,41 +338,52 @@ def notification_deliver(
 
 
 def event_announce(*, message_id: int, topic: str, payload: dict[str, Any], instance_id: int | None) -> Event:
-    """Announce an event to whoever listens on the channel layer: the groups its producer
-    chose (`notify_groups`, see apps.notifications.events), each message numbered in its
-    group's stream by the live event store (apps.notifications.live) first, so a socket
+    """Announce one event (events_announce)."""
+    return events_announce([Event(id=message_id, type=topic, payload=payload, instance_id=instance_id)])[0]
+
+
+def events_announce(events: list[Event]) -> list[Event]:
+    """Announce events, in order, to whoever listens on the channel layer: the groups each
+    producer chose (`notify_groups`, see apps.notifications.events), each message numbered in
+    its group's stream by the live event store (apps.notifications.live) first, so a socket
     that missed it can catch up. Listeners drop repeats by stream sequence and event id.
     There is no per-instance group: an instance's confidential task must not reach
-    everyone who watches the instance.
+    everyone who watches the instance. A relay pass's events are numbered in one round trip
+    to the store and sent stream by stream, each stream's messages in order.
 
     A personal event (assigned to you, a reminder, ...) also goes to the people job, which
     writes the bell's notifications and mails those not online. Raises when the event store,
-    the channel layer or the broker is down: the row stays pending and is sent again. Returns
-    the event, for the sinks.
+    the channel layer or the broker is down: the rows stay pending and are sent again (the
+    store numbers an event once however often it is recorded). Returns the events, for the sinks.
     """
-    from apps.notifications.live import live_event_body, live_event_frame, live_record
+    from apps.notifications.live import live_event_body, live_event_frame, live_record_all
     from apps.notifications.personal import personal_address
 
-    streams = live_record(message_id=message_id, topic=topic, payload=payload)
-    body = live_event_body(message_id=message_id, topic=topic, payload=payload)
-    # Each socket forwards `frame` as it is (docs/live.md): the text is encoded here, once
-    # per stream, not once per socket.
-    messages = {
-        stream: {
-            "type": "outbox.event",
-            "message_id": message_id,
-            "topic": topic,
-            "stream": stream,
-            "seq": seq,
-            "frame": live_event_frame(body=body, stream=stream, seq=seq),
-        }
-        for stream, seq in streams.items()
-    }
+    recorded = live_record_all([(event.id, event.type, event.payload) for event in events])
+    messages: dict[str, list[dict[str, Any]]] = {}
+    for event, streams in zip(events, recorded, strict=True):
+        body = live_event_body(message_id=event.id, topic=event.type, payload=event.payload)
+        # Each socket forwards `frame` as it is (docs/live.md): the text is encoded here, once
+        # per stream, not once per socket.
+        for stream, seq in streams.items():
+            messages.setdefault(stream, []).append(
+                {
+                    "type": "outbox.event",
+                    "message_id": event.id,
+                    "topic": event.type,
+                    "stream": stream,
+                    "seq": seq,
+                    "frame": live_event_frame(body=body, stream=stream, seq=seq),
+                }
+            )
     live_group_send(messages)
-    if personal_address(topic, payload) is not None:
-        job = import_string(PEOPLE_JOB)
-        job.apply_async(kwargs={"message_id": message_id, "topic": topic, "payload": payload}, retry=False)
-    return Event(id=message_id, type=topic, payload=payload, instance_id=instance_id)
+    for event in events:
+        if personal_address(event.type, event.payload) is not None:
+            job = import_string(PEOPLE_JOB)
+            job.apply_async(
+                kwargs={"message_id": event.id, "topic": event.type, "payload": event.payload}, retry=False
+            )
+    return events
 
 
 def sinks_hear(events: list[Event]) -> None:
@@ -371,8 +407,9 @@ def sinks_hear(events: list[Event]) -> None:
             )
 
 
-def live_group_send(messages: dict[str, dict[str, Any]]) -> None:
-    """Send each group its message on the channel layer, all at once."""
+def live_group_send(messages: dict[str, list[dict[str, Any]]]) -> None:
+    """Send each group its messages on the channel layer, in order within a group, the
+    groups all at once."""
     if not messages:
         return
     import asyncio
@@ -384,8 +421,12 @@ def live_group_send(messages: dict[str, dict[str, Any]]) -> None:
     if layer is None:
         return
 
+    async def send_in_order(group: str, in_order: list[dict[str, Any]]) -> None:
+        for message in in_order:
+            await layer.group_send(group, message)
+
     async def send_all() -> None:
-        await asyncio.gather(*(layer.group_send(group, message) for group, message in messages.items()))
+        await asyncio.gather(*(send_in_order(group, in_order) for group, in_order in messages.items()))
 
     loop = getattr(_relay_thread, "loop", None)
     if loop is not None:
@@ -423,7 +464,7 @@ def live_control(*, groups: list[str], kind: str, **details: Any) -> None:
         except Exception:
             logger.exception("access change of %s not marked in the live store", groups)
     try:
-        live_group_send({group: {"type": "live.control", "kind": kind, **details} for group in groups})
+        live_group_send({group: [{"type": "live.control", "kind": kind, **details}] for group in groups})
     except Exception:
         logger.exception("live control message %s to %s not sent", kind, groups)
 

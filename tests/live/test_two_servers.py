@@ -295,7 +295,12 @@ def test_an_access_change_whose_control_message_was_lost_is_followed_at_the_next
         sent = []
         monkeypatch.setattr(services, "live_group_send", sent.append)  # the layer loses all
         lead.groups.remove(queues["team-leads"].role)
-        assert any(m.get("kind") == "access_changed" for batch in sent for m in batch.values())
+        assert any(
+            m.get("kind") == "access_changed"
+            for batch in sent
+            for messages in batch.values()
+            for m in messages
+        )
         [changed] = listener.frames_until(lambda f: f["type"] == "access_changed", timeout=10)
         assert leads_queue not in changed["streams"]
         # Followed once: the next roll calls find the marks as the socket knows them.

@@ -245,11 +245,11 @@ def test_with_the_relay_thread_the_commit_returns_and_the_thread_sends_the_rows(
 def test_a_relay_thread_that_fails_leaves_the_rows_for_the_sweep(people, relay_thread, monkeypatch):
     refused = []
 
-    def broker_down(row):
-        refused.append(row.pk)
-        raise ConnectionError("broker down")
+    def store_down(events):
+        refused.extend(event.id for event in events)
+        raise ConnectionError("the live event store is down")
 
-    monkeypatch.setattr("apps.notifications.services._publish", broker_down)
+    monkeypatch.setattr("apps.notifications.services.events_announce", store_down)
     purchase = start_purchase_order(people["requester"], amount=100, business_key="PO-DOWN")
 
     assert outbox_relay_wait_idle(timeout=30)
@@ -301,3 +301,44 @@ def test_a_sink_whose_database_work_fails_does_not_keep_the_rows_from_being_mark
         for record in caplog.records
         if record.exc_info
     )
+
+
+@pytest.mark.django_db
+def test_a_pass_numbers_its_events_in_one_round_trip_and_sends_each_stream_in_order(
+    people, django_capture_on_commit_callbacks, live_on, monkeypatch
+):
+    from apps.notifications import live, services
+
+    server = RedisServer(free_port())
+    server.start()
+    live_on(server.url)
+    try:
+        with django_capture_on_commit_callbacks(execute=False):  # nothing relays on commit here
+            purchases = [
+                start_purchase_order(people["requester"], amount=100, business_key=f"PO-BATCH-{n}")
+                for n in range(4)
+            ]
+        store = live._store()
+        calls: list[int] = []
+        record_all = store.record_all
+        monkeypatch.setattr(store, "record_all", lambda items: calls.append(len(items)) or record_all(items))
+        monkeypatch.setattr(store, "record", lambda **kwargs: pytest.fail("one event at a time"))
+        sent: list[dict] = []
+        group_send = services.live_group_send
+        monkeypatch.setattr(
+            services, "live_group_send", lambda messages: sent.append(messages) or group_send(messages)
+        )
+
+        assert outbox_relay() == 8
+
+        assert calls == [8]
+        [messages] = sent
+        for stream, in_order in messages.items():
+            seqs = [message["seq"] for message in in_order]
+            assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), stream
+        heard = live_replay(stream=user_group(people["requester"].pk), after=0)
+        assert [e["data"]["instance"] for e in heard.events if e["topic"] == "instance.transitioned"] == [
+            p.pk for p in purchases
+        ]
+    finally:
+        server.stop()
