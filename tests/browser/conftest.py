@@ -90,6 +90,9 @@ def sign_in(page: Page, user: User, *, next_path: str = "/") -> Page:
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_text(f"({user.get_username()})")).to_be_visible()
+    # The page's scripts (its keyboard shortcuts, the live inbox) run by the load event: a key
+    # pressed before then would reach no handler, and the faster the server, the likelier.
+    page.wait_for_load_state("load")
     return page
 
 
