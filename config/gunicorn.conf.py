@@ -40,6 +40,10 @@ def pre_fork(server, worker):
     # moving it out of the collector's reach keeps full collections short, and keeps the
     # pages the workers share from being copied when the collector touches them.
     gc.freeze()
+    # A request allocates tens of thousands of objects that reference counting frees; at the
+    # default threshold (700) the collector ran dozens of times per request for little: this
+    # threshold took 7 % off the CPU of a claim + complete (docs/performance.md, step 17).
+    gc.set_threshold(50_000, 50, 100)
 
 
 def child_exit(server, worker):

@@ -496,6 +496,10 @@ if OUTBOX_RELAY_NUDGE not in ("thread", "inline", "notify"):
 # event, so that process relays, every OUTBOX_RELAY_POLL_SECONDS (apps/notifications/web_relay.py).
 OUTBOX_RELAY_HERE = env.bool("OUTBOX_RELAY_HERE", default=True)
 OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=0.5)
+# The relay process, woken by a commit within 0.1 s of its last run (commits coming faster than
+# runs), gathers the commits of this many seconds before running: one run then serves several.
+# An idle relay runs at once; live events wait at most this much longer under load.
+OUTBOX_RELAY_GATHER_SECONDS = env.float("OUTBOX_RELAY_GATHER_SECONDS", default=0.01)
 OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
 # /metrics (Prometheus): scrapers send "Authorization: Bearer <METRICS_TOKEN>"; with no token
 # set, only loopback addresses are answered.

@@ -153,17 +153,10 @@ def rows_insert_compiled(rows: list[Model]) -> None:
     go through bulk_create."""
     model = type(rows[0])
     statement = _insert_statement(model, len(rows))
-    if statement is None or any(row.pk is not None for row in rows):
+    params = _insert_params(statement, rows) if statement is not None else None
+    if params is None:
         model._base_manager.bulk_create(rows)
         return
-    params: list[Any] = []
-    for row in rows:
-        for field in statement.fields:
-            value = field.pre_save(row, True)
-            if hasattr(value, "resolve_expression"):
-                model._base_manager.bulk_create(rows)
-                return
-            params.append(field.get_db_prep_save(value, connection))
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, params)
         keys = cursor.fetchall()
@@ -172,6 +165,21 @@ def rows_insert_compiled(rows: list[Model]) -> None:
         row.pk = key
         row._state.adding = False
         row._state.db = alias
+
+
+def _insert_params(statement: _InsertStatement, rows: list[Model]) -> list[Any] | None:
+    """The statement's parameters for `rows`, or None if a row cannot be written by it (its
+    primary key is set, or a value is an expression to compile)."""
+    if any(row.pk is not None for row in rows):
+        return None
+    params: list[Any] = []
+    for row in rows:
+        for field in statement.fields:
+            value = field.pre_save(row, True)
+            if hasattr(value, "resolve_expression"):
+                return None
+            params.append(field.get_db_prep_save(value, connection))
+    return params
 
 
 _update_statements: dict[tuple[type[Model], tuple[str, ...]], tuple[str, tuple[Any, ...]]] = {}

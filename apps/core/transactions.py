@@ -121,16 +121,12 @@ def rows_insert(rows: list[Model]) -> None:
     connection = transaction.get_connection()
     batch = getattr(connection, _BATCH_ATTRIBUTE, None)
     if batch is None or not connection.in_atomic_block:
-        _insert(type(rows[0]), rows)
+        rows_insert_compiled(rows)
         return
     for row in rows:
         marker = _Fact(("batched", id(row)), row)
         transaction.on_commit(marker)
         batch.append((row, marker))
-
-
-def _insert(model: type[Model], rows: list[Model]) -> None:
-    rows_insert_compiled(rows)
 
 
 def _batch_write(connection: Any, batch: list[tuple[Model, _Fact]]) -> None:
@@ -141,5 +137,5 @@ def _batch_write(connection: Any, batch: list[tuple[Model, _Fact]]) -> None:
     for row, marker in batch:
         if id(marker) in alive:
             by_model.setdefault(type(row), []).append(row)
-    for model, rows in by_model.items():
-        _insert(model, rows)
+    for rows in by_model.values():
+        rows_insert_compiled(rows)

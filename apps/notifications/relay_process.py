@@ -6,8 +6,9 @@ and, sharing their interpreter lock, held them up at every round trip to the dat
 (docs/adr/outbox-relay-process.md). Here the database wakes one process instead: the
 outbox's statement trigger (migration 0003) queues a NOTIFY on `outbox_due`, delivered when
 the writing transaction commits and never for one that rolls back. Commits that arrive while
-a run is under way are served together by the next one, so under load a run carries the rows
-of many requests in one SELECT and one UPDATE.
+a run is under way are served together by the next one, and a relay woken soon after its last
+run (under load) first gathers the commits of the next few milliseconds, so a run carries the
+rows of many requests in one SELECT and one UPDATE; an idle relay runs at once.
 
 Several relay processes may run (the relay's SKIP LOCKED keeps each instance's rows in
 order); beat's sweep still sends whatever they miss, so a relay that is down delays events
@@ -39,6 +40,10 @@ RECONNECT_SECONDS = 1.0
 # A run that sent this many rows stopped at its cap with more probably waiting (a backlog
 # left by an outage): the next run starts at once rather than at the next commit or poll.
 FULL_RUN = MAX_PASSES * RELAY_PASS_LIMIT
+# A wake this soon after the previous run means commits are arriving faster than runs take:
+# the relay then gathers for `gather_seconds` before running, so that one run's fixed cost (a
+# SELECT, an UPDATE, a commit, a round trip to the live store) is shared by several commits.
+BUSY_SECONDS = 0.1
 # TCP keepalives on the listening connection: a half-open connection (a network partition, a
 # failover) is noticed by the kernel, not only by the health check at each poll.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
@@ -73,17 +78,28 @@ def _woken(listener: psycopg.Connection[Any], *, timeout: float) -> bool:
     queued (they are all served by the same run); whether any came."""
     woken = any(True for _ in listener.notifies(timeout=timeout, stop_after=1))
     if woken:
-        for _ in listener.notifies(timeout=0):
-            pass
+        _notifies_take(listener, for_seconds=0)
     return woken
 
 
+def _notifies_take(listener: psycopg.Connection[Any], *, for_seconds: float) -> None:
+    """Take the notifications that come within `for_seconds` (all served by the next run)."""
+    for _ in listener.notifies(timeout=for_seconds):
+        pass
+
+
 def outbox_relay_serve(
-    *, stop: threading.Event, poll_seconds: float, ready: threading.Event | None = None
+    *,
+    stop: threading.Event,
+    poll_seconds: float,
+    gather_seconds: float = 0.0,
+    ready: threading.Event | None = None,
 ) -> None:
     """Relay what is due, then again after every commit that writes outbox rows, until `stop`
-    is set. Also every `poll_seconds` without a notification: rows whose time has come (a step's
-    retry after its backoff) and notifications lost with a dropped connection are served then.
+    is set; woken within BUSY_SECONDS of its last run, it first gathers the commits of the
+    next `gather_seconds`. Also every `poll_seconds` without a notification: rows whose time has
+    come (a step's retry after its backoff) and notifications lost with a dropped connection are
+    served then.
     Survives the database going away: it logs, tries to listen again every second and relays as
     soon as it listens. Its own connection stays open between runs, as the relay thread's does."""
     relay_event_loop_own()
@@ -103,7 +119,9 @@ def outbox_relay_serve(
                 ready.set()
             if sent >= FULL_RUN:
                 continue
-            listener = _wait_for_commit(listener, poll_seconds=poll_seconds, stop=stop)
+            listener = _wait_for_commit(
+                listener, poll_seconds=poll_seconds, gather_seconds=gather_seconds, stop=stop
+            )
     finally:
         if listener is not None:
             listener.close()
@@ -111,11 +129,16 @@ def outbox_relay_serve(
 
 
 def _wait_for_commit(
-    listener: psycopg.Connection[Any] | None, *, poll_seconds: float, stop: threading.Event
+    listener: psycopg.Connection[Any] | None,
+    *,
+    poll_seconds: float,
+    stop: threading.Event,
+    gather_seconds: float = 0.0,
 ) -> psycopg.Connection[Any] | None:
     """Wait for a commit's notification, the poll's deadline or `stop`; the listener to use
     next (None while the database cannot be reached)."""
-    deadline = time.monotonic() + poll_seconds
+    last_run = time.monotonic()
+    deadline = last_run + poll_seconds
     while not stop.is_set():
         left = deadline - time.monotonic()
         if listener is None:
@@ -130,6 +153,8 @@ def _wait_for_commit(
             return _listener_checked(listener)
         try:
             if _woken(listener, timeout=min(left, STOP_CHECK_SECONDS)):
+                if gather_seconds and time.monotonic() - last_run < BUSY_SECONDS:
+                    _notifies_take(listener, for_seconds=gather_seconds)
                 return listener
         except psycopg.Error as error:
             logger.warning("outbox relay: lost the connection that listens for commits (%s)", error)

@@ -185,9 +185,9 @@ def serve(transactional_db, settings):
     stop = threading.Event()
     threads: list[threading.Thread] = []
 
-    def start() -> None:
+    def start(**options: float) -> None:
         thread = threading.Thread(
-            target=outbox_relay_serve, kwargs={"stop": stop, "poll_seconds": 3600}, daemon=True
+            target=outbox_relay_serve, kwargs={"stop": stop, "poll_seconds": 3600, **options}, daemon=True
         )
         thread.start()
         threads.append(thread)
@@ -236,3 +236,68 @@ def test_a_backlog_larger_than_one_run_is_drained_without_waiting_for_another_co
             outbox_put(topic="report.ready", payload={"n": n})
     serve()
     wait_for(lambda: not pending().exists(), timeout=30, interval=0.1, what="all 450 rows sent")
+
+
+@pytest.fixture
+def runs(monkeypatch) -> list[int]:
+    """The rows each run of the serving loop sent, in order."""
+    from apps.notifications import relay_process
+
+    sent: list[int] = []
+    real = relay_process.outbox_relay
+
+    def counted() -> int:
+        sent.append(real())
+        return sent[-1]
+
+    monkeypatch.setattr(relay_process, "outbox_relay", counted)
+    return sent
+
+
+def put_one(n: int) -> None:
+    from apps.notifications.services import outbox_put
+
+    with transaction.atomic():  # one row, one commit, one notification
+        outbox_put(topic="report.ready", payload={"n": n})
+
+
+def test_a_relay_woken_under_load_gathers_the_next_commits_into_one_run(people, serve, runs, monkeypatch):
+    from apps.notifications import relay_process
+
+    # Every wake counts as "soon after the last run" here, so the gathering does not depend on
+    # how fast this machine commits.
+    monkeypatch.setattr(relay_process, "BUSY_SECONDS", 3600)
+    serve(gather_seconds=2.0)
+    wait_for(lambda: len(runs) == 1 and listeners() == 1, timeout=20, interval=0.05, what="the first run")
+    put_one(1)
+    time.sleep(0.3)
+    put_one(2)
+    wait_for(lambda: not pending().exists(), timeout=20, interval=0.05, what="both rows sent")
+    assert runs[1:] == [2]  # both commits served by the run after the first
+
+
+def test_an_idle_relay_runs_at_once_without_gathering(people, serve, runs):
+    from apps.notifications import relay_process
+
+    # A gathering this long would outlast the wait below.
+    serve(gather_seconds=60.0)
+    wait_for(lambda: len(runs) == 1 and listeners() == 1, timeout=20, interval=0.05, what="the first run")
+    time.sleep(relay_process.BUSY_SECONDS * 3)
+    put_one(1)
+    wait_for(lambda: not pending().exists(), timeout=20, interval=0.05, what="the row sent without gathering")
+    assert runs[1:] == [1]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"poll_seconds": 0}, "--poll-seconds must be more than 0."),
+        ({"gather_seconds": -0.1}, "--gather-seconds must be between 0 and 1."),
+        ({"gather_seconds": 5}, "--gather-seconds must be between 0 and 1."),
+    ],
+)
+def test_the_relay_command_refuses_a_poll_or_gathering_out_of_range(option, message):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message.replace(".", r"\.")):
+        call_command("outbox_relay", **option)

@@ -25,6 +25,15 @@ class Command(BaseCommand):
             f"(default: OUTBOX_RELAY_SWEEP_SECONDS, {settings.OUTBOX_RELAY_SWEEP_SECONDS:g} s)",
         )
 
+        parser.add_argument(
+            "--gather-seconds",
+            type=float,
+            default=None,
+            help="woken under load (within 0.1 s of its last run), first gather the commits of "
+            "this long, so one run serves them all (default: OUTBOX_RELAY_GATHER_SECONDS, "
+            f"{settings.OUTBOX_RELAY_GATHER_SECONDS:g} s; 0 runs at once)",
+        )
+
     def handle(self, *args: object, **options: object) -> None:
         if connection.vendor != "postgresql":
             raise CommandError(
@@ -40,6 +49,11 @@ class Command(BaseCommand):
             poll = settings.OUTBOX_RELAY_SWEEP_SECONDS
         if poll <= 0:
             raise CommandError("--poll-seconds must be more than 0.")
+        gather = options["gather_seconds"]
+        if gather is None:
+            gather = settings.OUTBOX_RELAY_GATHER_SECONDS
+        if not 0 <= gather <= 1:
+            raise CommandError("--gather-seconds must be between 0 and 1.")
         stop = threading.Event()
 
         def stop_asked(signum: int, frame: object) -> None:
@@ -50,5 +64,5 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop_asked)
         signal.signal(signal.SIGINT, stop_asked)
         self.stderr.write(f"Outbox relay: listening for commits (and relaying every {poll:g} s).")
-        outbox_relay_serve(stop=stop, poll_seconds=poll)
+        outbox_relay_serve(stop=stop, poll_seconds=poll, gather_seconds=gather)
         self.stderr.write("Outbox relay stopped.")
