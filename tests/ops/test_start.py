@@ -6,6 +6,7 @@ import http.cookiejar
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -185,6 +186,28 @@ def test_start_explains_itself():
     )
     assert result.returncode == 0, result.stderr
     assert "--port" in result.stdout and "demo" in result.stdout
+
+
+def test_start_refuses_a_port_in_use_and_says_so(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "manage.py", "start", "--port", str(port), "--no-worker"],
+            cwd=settings.BASE_DIR,
+            env={
+                **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"Port {port} on 127.0.0.1 is in use by another program" in result.stderr
+    assert not (tmp_path / "db.sqlite3").exists()  # refused before anything was set up
 
 
 def test_on_the_embedded_default_a_reminder_the_worker_sends_reaches_an_open_inbox(tmp_path):

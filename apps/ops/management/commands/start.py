@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 from django.conf import settings
@@ -42,6 +44,7 @@ class Command(BaseCommand):
         addr, port = str(options["addr"]), int(options["port"])
         if not 0 < port < 65536:
             raise CommandError(f"--port must be between 1 and 65535, not {port}.")
+        _port_check(addr, port)
         database = settings.DATABASES["default"]
         self._say(f"Database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}")
         self._say("Applying migrations...")
@@ -79,3 +82,22 @@ class Command(BaseCommand):
         self.stdout.write(line)
         # Someone (or a test) may be waiting for the URL on a pipe.
         self.stdout.flush()
+
+
+def _port_check(addr: str, port: int) -> None:
+    """Refuse to start when the address cannot be listened on. Daphne only logs a failure to
+    listen and returns, so `start` would set everything up and exit 0 with nothing served.
+    Bound the way Twisted binds (SO_REUSEADDR): a port whose old connections linger in
+    TIME_WAIT is free for it."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((addr, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise CommandError(
+                    f"Port {port} on {addr} is in use by another program. Stop it, or start on "
+                    f"another port: manage.py start --port {port + 1 if port < 65535 else 8000}"
+                ) from None
+            raise CommandError(f"Cannot listen on {addr}:{port}: {error.strerror}.") from None
