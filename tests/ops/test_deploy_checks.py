@@ -48,3 +48,10 @@ def test_the_production_environment_passes_with_no_issue_at_all():
     assert result.returncode == 0, result.stderr
     # Not even a warning: every security.W* of Django's deployment checklist is answered.
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_relay_woken_by_the_database_is_refused_on_sqlite(tmp_path):
+    result = _check(OUTBOX_RELAY_NUDGE="notify", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+
+    assert result.returncode == 1
+    assert "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL" in result.stderr
