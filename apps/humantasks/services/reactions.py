@@ -38,18 +38,19 @@ def tasks_sync_with_instance(change: StateChange) -> None:
         and task.version == transactions.recall(only_open_task_fact(task))
         and not task.is_open
     )
-    open_tasks = (
-        HumanTask.objects.none()
-        if none_open
-        else HumanTask.objects.select_for_update(of=("self",))
-        .select_related("queue", "assignee")
-        .filter(instance=instance, state__in=("open", "claimed"))
-    )
-    for task in open_tasks:
-        task.instance = instance
-        step = instance.human_step(task.step)
-        if step is None or step.state != instance.state:
-            _task_close_as_cancelled(task=task, actor=actor, reason=f"process moved to '{instance.state}'")
+    if not none_open:
+        # (Iterating HumanTask.objects.none() instead still compiled a query: 10 % of a start.)
+        open_tasks = (
+            HumanTask.objects.select_for_update(of=("self",))
+            .select_related("queue", "assignee")
+            .filter(instance=instance, state__in=("open", "claimed"))
+        )
+        for task in open_tasks:
+            task.instance = instance
+            step = instance.human_step(task.step)
+            if step is None or step.state != instance.state:
+                reason = f"process moved to '{instance.state}'"
+                _task_close_as_cancelled(task=task, actor=actor, reason=reason)
     if change.entered_new_state:
         for step in instance.human_steps_in(instance.state):
             _tasks_open_for_step(instance=instance, step=step, actor=actor)
