@@ -321,27 +321,33 @@ def run_inbox(args: argparse.Namespace, report: Report, raw: RawDatabase) -> Non
         env_url=(args.database_url + "_inbox", args.redis_url),
     )
     union = raw.run("inbox_union.sql", clients=1, seconds=args.pg_seconds)
-    raw_union_ms = union["p50_ms"]
     report.line(
-        f"raw UNION ALL of 3 queue walks (pgbench, 1M tasks): p50 {raw_union_ms:.2f} ms, p95 {union['p95_ms']:.2f} ms"
+        f"pgbench's raw UNION ALL of 3 queue walks (its own 1M-task table): p50 {union['p50_ms']:.2f} ms, "
+        f"p95 {union['p95_ms']:.2f} ms"
     )
-    report.line(f"{'case':38} {'HTTP p50':>8} {'HTTP p95':>8} {'SQL ms':>7} {'SQL/raw':>8} index walk")
+    # Each case's SQL is judged against the raw UNION ALL written by hand for the same filter
+    # on the same data (inbox_query._raw_union), timed by the same client in the same run: the
+    # unfiltered walk above says nothing of what a title search or "assigned to me" must read.
+    report.line(
+        f"{'case':34} {'HTTP p50':>8} {'HTTP p95':>8} {'SQL ms':>7} {'raw ms':>7} {'SQL/raw':>8} "
+        f"{'vs pgbench':>10} index walk"
+    )
     worst_p95, worst_sql = 0.0, 0.0
     for case in ours["cases"]:
-        sql_ratio = case["sql_ms"] / raw_union_ms
+        sql_ratio = case["sql_ms"] / case["raw_ms"]
         worst_p95, worst_sql = max(worst_p95, case["http"]["p95_ms"]), max(worst_sql, sql_ratio)
         walks = "yes" if case["index_walk"] else "NO"
         if not case["index_walk"]:
             report.misses.append(f"inbox {case['name']}: its plan does not walk the inbox index")
         report.line(
-            f"{case['name']:38} {case['http']['p50_ms']:8.1f} {case['http']['p95_ms']:8.1f} {case['sql_ms']:7.2f} "
-            f"{sql_ratio:7.2f}x {walks}"
+            f"{case['name']:34} {case['http']['p50_ms']:8.1f} {case['http']['p95_ms']:8.1f} {case['sql_ms']:7.2f} "
+            f"{case['raw_ms']:7.2f} {sql_ratio:7.2f}x {case['sql_ms'] / union['p50_ms']:9.2f}x {walks}"
         )
     report.line(
         f"worst page p95 {worst_p95:.1f} ms {report.check('inbox page p95 (ms)', worst_p95, at_most=TARGETS['inbox_p95_ms'])}"
     )
     report.line(
-        f"worst SQL vs raw UNION ALL {worst_sql:.2f}x {report.check('inbox SQL vs raw UNION ALL', worst_sql, at_most=TARGETS['inbox_sql_vs_raw_union'])}"
+        f"worst SQL vs the raw UNION ALL of its filter {worst_sql:.2f}x {report.check('inbox SQL vs raw UNION ALL', worst_sql, at_most=TARGETS['inbox_sql_vs_raw_union'])}"
     )
     if args.verbose:
         for case in ours["cases"]:
