@@ -21,18 +21,28 @@ class AuditEvent(models.Model):
     chain_key = models.CharField(max_length=80)
     seq = models.PositiveBigIntegerField()
     occurred_at = models.DateTimeField()
+    # No index of its own: audit_actor_time_idx starts with this column and serves its lookups;
+    # another index would only slow every write.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_label = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64)
+    # No index of its own: audit_instance_idx starts with this column and serves its lookups;
+    # another index would only slow every write.
     instance = models.ForeignKey(
         "workflows.WorkflowInstance",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="audit_events",
+        db_index=False,
     )
     task = models.ForeignKey(
         "humantasks.HumanTask", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"

@@ -68,22 +68,31 @@ class HumanTask(FSMModelMixin, models.Model):
         COMPLETED = "completed", "Completed"
         CANCELLED = "cancelled", "Cancelled"
 
-    instance = models.ForeignKey("workflows.WorkflowInstance", on_delete=models.PROTECT, related_name="tasks")
+    # No index of its own: task_instance_step_idx starts with this column and serves its lookups;
+    # another index would only slow every write.
+    instance = models.ForeignKey(
+        "workflows.WorkflowInstance", on_delete=models.PROTECT, related_name="tasks", db_index=False
+    )
     process_kind = models.CharField(
         max_length=64, help_text="Copied from the instance so the inbox filters by it."
     )
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks")
+    # No index of its own: task_queue_state_idx starts with this column and serves its lookups;
+    # another index would only slow every write.
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks", db_index=False)
     step = models.CharField(max_length=64)
     # The tasks opened together for one entry into a step (N of M approvals share it).
     activation = models.UUIDField()
     title = models.CharField(max_length=300)
     state = FSMField(default=State.OPEN, choices=State.choices, protected=True, max_length=16)
+    # No index of its own: task_assignee_idx starts with this column and serves its lookups;
+    # another index would only slow every write.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="assigned_tasks",
+        db_index=False,
     )
     priority = models.PositiveSmallIntegerField(default=50, help_text="Higher is more urgent (0-100).")
     due_at = models.DateTimeField()

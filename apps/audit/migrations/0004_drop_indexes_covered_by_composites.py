@@ -1,0 +1,57 @@
+"""The foreign keys' own indexes dropped where a composite index starts with the same column
+(each serves the same lookups and the FK's checks): every insert and every non-HOT update of
+these hot tables maintained them for nothing. Dropped by name on both databases, so SQLite
+does not rebuild the tables (an AlterField there copies every row)."""
+
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("audit", "0003_search_and_dashboard_indexes"),
+        ("workflows", "0003_drop_indexes_covered_by_composites"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="auditevent",
+                    name="actor",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="auditevent",
+                    name="instance",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="workflows.workflowinstance",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    "DROP INDEX IF EXISTS audit_auditevent_actor_id_270bb4b7",
+                    reverse_sql="CREATE INDEX audit_auditevent_actor_id_270bb4b7 ON audit_auditevent (actor_id)",
+                ),
+                migrations.RunSQL(
+                    "DROP INDEX IF EXISTS audit_auditevent_instance_id_13c67ea3",
+                    reverse_sql="CREATE INDEX audit_auditevent_instance_id_13c67ea3 ON audit_auditevent (instance_id)",
+                ),
+            ],
+        ),
+    ]

@@ -1,0 +1,69 @@
+"""The foreign keys' own indexes dropped where a composite index starts with the same column
+(each serves the same lookups and the FK's checks): every insert and every non-HOT update of
+these hot tables maintained them for nothing. Dropped by name on both databases, so SQLite
+does not rebuild the tables (an AlterField there copies every row)."""
+
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("humantasks", "0007_inbox_assignee_counts_title_search"),
+        ("workflows", "0003_drop_indexes_covered_by_composites"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="humantask",
+                    name="assignee",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assigned_tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="humantask",
+                    name="instance",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="workflows.workflowinstance",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="humantask",
+                    name="queue",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="humantasks.queue",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    "DROP INDEX IF EXISTS humantasks_humantask_assignee_id_71006b66",
+                    reverse_sql="CREATE INDEX humantasks_humantask_assignee_id_71006b66 ON humantasks_humantask (assignee_id)",
+                ),
+                migrations.RunSQL(
+                    "DROP INDEX IF EXISTS humantasks_humantask_instance_id_3bb870ae",
+                    reverse_sql="CREATE INDEX humantasks_humantask_instance_id_3bb870ae ON humantasks_humantask (instance_id)",
+                ),
+                migrations.RunSQL(
+                    "DROP INDEX IF EXISTS humantasks_humantask_queue_id_d4bfd1e8",
+                    reverse_sql="CREATE INDEX humantasks_humantask_queue_id_d4bfd1e8 ON humantasks_humantask (queue_id)",
+                ),
+            ],
+        ),
+    ]
