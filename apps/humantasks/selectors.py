@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
+    BooleanField,
     Case,
     Count,
     Exists,
@@ -31,6 +32,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_events_of_instance
+from apps.core.compiled import STAND_IN_TEXT, rows_compiled
 from apps.core.errors import NotFound
 from apps.humantasks.models import (
     OPEN_STATES,
@@ -493,12 +495,27 @@ def inbox_for(
     # query 2 above; query 3, the page's tasks:
     has_more = len(rows) > limit
     rows = rows[:limit]
-    by_id = HumanTask.objects.select_related("instance", "queue", "assignee").in_bulk(
-        [row[0] for row in rows]
-    )
+    by_id = _page_tasks([row[0] for row in rows])
     tasks = [by_id[row[0]] for row in rows]
     next_cursor = InboxCursor.after_row(sort=sort, row=rows[-1]) if has_more and rows else None
     return InboxPage(tasks=tasks, next_cursor=next_cursor)
+
+
+def _page_tasks(ids: list[int]) -> dict[int, HumanTask]:
+    """The page's tasks by id, with instance, queue and assignee. On PostgreSQL the statement
+    is built once per process, the ids passed as one array: building the IN list of 50 ids
+    and the joins through the ORM took half of this read's time."""
+    if connection.vendor != "postgresql" or not ids:
+        return HumanTask.objects.select_related("instance", "queue", "assignee").in_bulk(ids)
+    task_id = f"{connection.ops.quote_name(HumanTask._meta.db_table)}.{connection.ops.quote_name('id')}"
+    found = rows_compiled(
+        "inbox page tasks",
+        lambda: HumanTask.objects.select_related("instance", "queue", "assignee").filter(
+            RawSQL(f"{task_id} = ANY(%s)", (STAND_IN_TEXT,), output_field=BooleanField())
+        ),
+        {STAND_IN_TEXT: ids},
+    )
+    return {task.pk: task for task in found}
 
 
 def _page_rows(
