@@ -491,12 +491,6 @@ OUTBOX_RELAY_NUDGE = env.str(
 )
 if OUTBOX_RELAY_NUDGE not in ("thread", "inline", "notify"):
     raise ImproperlyConfigured("OUTBOX_RELAY_NUDGE must be 'thread', 'inline' or 'notify'")
-if OUTBOX_RELAY_NUDGE == "notify" and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Nothing would ever relay: SQLite cannot wake a relay process, and no process relays its own.
-    raise ImproperlyConfigured(
-        "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL (the relay process is woken by LISTEN/NOTIFY); "
-        "with SQLite use 'inline' or 'thread'."
-    )
 # Whether this process relays the outbox (nudges and beat's sweep). The embedded default's
 # worker does not: with the in-memory channel layer only the web process's sockets hear an
 # event, so that process relays, every OUTBOX_RELAY_POLL_SECONDS (apps/notifications/web_relay.py).

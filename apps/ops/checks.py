@@ -1,10 +1,13 @@
-"""Deployment checks (`manage.py check --deploy`) for what our own settings add."""
+"""System checks for what our own settings add: always (`manage.py check`, and before
+runserver and migrate) and for deployments (`manage.py check --deploy`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import Error, Tags, register
+from django.db import connection
 
 from config.env import GENERATED_KEYS
 
@@ -23,4 +26,20 @@ def keys_come_from_the_environment(app_configs: Any, **kwargs: Any) -> list[Erro
             id=f"ops.E00{number}",
         )
         for number, variable in enumerate(sorted(GENERATED_KEYS & WHY.keys()), start=1)
+    ]
+
+
+@register()
+def relay_nudge_fits_the_database(app_configs: Any, **kwargs: Any) -> list[Error]:
+    # A check rather than a refusal in settings.py: the test settings choose the database
+    # after config.settings has been read.
+    if settings.OUTBOX_RELAY_NUDGE != "notify" or connection.vendor == "postgresql":
+        return []
+    return [
+        Error(
+            "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL: the relay process is woken by LISTEN/NOTIFY, "
+            "and no other process relays its own commits, so nothing would be relayed.",
+            hint="With SQLite use OUTBOX_RELAY_NUDGE=inline or thread.",
+            id="ops.E003",
+        )
     ]

@@ -54,4 +54,4 @@ def test_a_relay_woken_by_the_database_is_refused_on_sqlite(tmp_path):
     result = _check(OUTBOX_RELAY_NUDGE="notify", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
 
     assert result.returncode == 1
-    assert "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL" in result.stderr
+    assert "ops.E003" in result.stderr and "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL" in result.stderr
