@@ -3,6 +3,8 @@ fields are its own, bound to it, and the class's declared fields stay unbound te
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from apps.api.serializers import InstanceDetailOutput, TaskDetailOutput, TaskOutput
@@ -33,6 +35,25 @@ def test_a_list_answer_is_what_the_single_answers_are(people):
     tasks = list(HumanTask.objects.select_related("instance", "queue", "assignee").order_by("id"))
 
     assert TaskOutput(tasks, many=True).data == [TaskOutput(task).data for task in tasks]
+
+
+def test_times_are_rendered_in_the_zone_active_when_the_answer_is_built(people):
+    from django.utils import timezone
+
+    start_purchase_order(people["requester"], amount=1200, business_key="PO-SER-TZ")
+    task = HumanTask.objects.select_related("instance", "queue", "assignee").get()
+
+    with timezone.override("Asia/Kolkata"):
+        in_kolkata = TaskOutput([task], many=True).data[0]
+    with timezone.override("America/Caracas"):
+        in_caracas = TaskDetailOutput(task).data
+    in_utc = TaskOutput(task).data
+
+    assert in_kolkata["due_at"].endswith("+05:30") and in_kolkata["created_at"].endswith("+05:30")
+    assert in_caracas["due_at"].endswith("-04:00")
+    assert in_utc["due_at"].endswith("Z")
+    assert datetime.fromisoformat(in_kolkata["due_at"]) == task.due_at
+    assert datetime.fromisoformat(in_caracas["due_at"]) == task.due_at
 
 
 def test_nested_serializers_are_still_copied_deeply():
