@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from apps.accounts.models import User
 from apps.accounts.sign_in_limits import sign_in_attempt_begin, sign_in_attempt_succeeded
+from apps.core.compiled import STAND_IN_ID, values_compiled
 
 
 class PasswordSignInBackend(ModelBackend):
@@ -35,20 +36,27 @@ class PasswordSignInBackend(ModelBackend):
 
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         """Django's answer (the person's own permissions and their groups'), read in one
-        UNION query instead of two: nearly every page and API call asks one has_perm
-        question (is this person an auditor?), so the second round trip was on every request."""
+        UNION query instead of two, built once per process: nearly every page and API call
+        asks one has_perm question (is this person an auditor?), so the second round trip,
+        and building the union, were on every request."""
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
             if user_obj.is_superuser:
                 rows = Permission.objects.values_list("content_type__app_label", "codename")
             else:
-                own = Permission.objects.filter(user=user_obj)
-                through_groups = Permission.objects.filter(group__user=user_obj)
-                rows = (
-                    own.values_list("content_type__app_label", "codename")
-                    .order_by()
-                    .union(through_groups.values_list("content_type__app_label", "codename").order_by())
+                rows = values_compiled(
+                    "permissions of a person", _permissions_of_stand_in, {STAND_IN_ID: user_obj.pk}
                 )
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache
+
+
+def _permissions_of_stand_in() -> Any:
+    own = Permission.objects.filter(user__pk=STAND_IN_ID)
+    through_groups = Permission.objects.filter(group__user__pk=STAND_IN_ID)
+    return (
+        own.values_list("content_type__app_label", "codename")
+        .order_by()
+        .union(through_groups.values_list("content_type__app_label", "codename").order_by())
+    )

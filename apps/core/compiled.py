@@ -43,6 +43,25 @@ def exists_compiled(key: Hashable, build: Callable[[], QuerySet[Any]], values: d
         return cursor.fetchone() is not None
 
 
+def values_compiled(key: Hashable, build: Callable[[], QuerySet[Any]], values: dict[Any, Any]) -> list[tuple]:
+    """The rows (tuples, converted as the ORM converts them) of the values_list() queryset
+    `build()` returns (built once per `key`), for `values`."""
+    statement = _values_statements.get(key)
+    if statement is None:
+        queryset = build()
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        statement = _values_statements[key] = (sql, tuple(params), compiler)
+    sql, params, compiler = statement
+    with connection.cursor() as cursor:
+        cursor.execute(sql, stand_ins_filled(params, values))
+        rows = cursor.fetchall()
+    return [tuple(row) for row in compiler.results_iter([rows])]
+
+
+_values_statements: dict[Hashable, tuple[str, tuple[Any, ...], SQLCompiler]] = {}
+
+
 @dataclass(frozen=True)
 class _RowsStatement:
     sql: str

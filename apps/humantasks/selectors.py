@@ -32,7 +32,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_events_of_instance
-from apps.core.compiled import STAND_IN_TEXT, rows_compiled
+from apps.core.compiled import STAND_IN_ID, STAND_IN_TEXT, rows_compiled, values_compiled
 from apps.core.errors import NotFound
 from apps.humantasks.models import (
     OPEN_STATES,
@@ -65,9 +65,10 @@ def _queues_with(*, user: User, codenames: tuple[str, ...]) -> QuerySet[Queue]:
         return Queue.objects.none()
     if user.is_superuser:
         return Queue.objects.all()
-    direct = QueueUserObjectPermission.objects.filter(user=user, permission__codename__in=codenames)
+    # By id, so that a stand-in person (not saved) can build the statement once.
+    direct = QueueUserObjectPermission.objects.filter(user__pk=user.pk, permission__codename__in=codenames)
     through_role = QueueGroupObjectPermission.objects.filter(
-        group__user=user, permission__codename__in=codenames
+        group__user__pk=user.pk, permission__codename__in=codenames
     )
     return Queue.objects.filter(
         Q(Exists(direct.filter(content_object=OuterRef("pk"))))
@@ -85,6 +86,18 @@ def queues_managed_by(*, user: User) -> QuerySet[Queue]:
 
 def queues_visible_to(*, user: User) -> QuerySet[Queue]:
     return _queues_with(user=user, codenames=(WORK, MANAGE))
+
+
+def _queue_ids_visible_to(user: User) -> list[int]:
+    """The ids of queues_visible_to(user) for an active person who is not a superuser, with a
+    statement built once per process (every inbox page reads them)."""
+    stand_in = get_user_model()(pk=STAND_IN_ID, is_active=True, is_superuser=False)
+    rows = values_compiled(
+        "queue ids visible to a person",
+        lambda: queues_visible_to(user=stand_in).values_list("pk"),
+        {STAND_IN_ID: user.pk},
+    )
+    return [queue_id for (queue_id,) in rows]
 
 
 def _task_ids_granted_to(*, user: User) -> QuerySet:
@@ -460,7 +473,11 @@ def inbox_for(
         queues = queues.filter(slug__in=filters.queues)
     shown = {} if auditor else {"is_confidential": False}
 
-    queue_ids = list(queues.values_list("pk", flat=True))  # query 1
+    queue_ids = (  # query 1
+        _queue_ids_visible_to(user)
+        if not (auditor or filters.queues or user.is_superuser)
+        else list(queues.values_list("pk", flat=True))
+    )
     grants = None
     if not auditor:
         grants = HumanTask.objects.filter(pk__in=_task_ids_granted_to(user=user)).exclude(

@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.models import Count, F
 from django.test.utils import CaptureQueriesContext
 
-from apps.core.compiled import STAND_IN_ID, STAND_IN_TEXT, exists_compiled, rows_compiled
+from apps.core.compiled import STAND_IN_ID, STAND_IN_TEXT, exists_compiled, rows_compiled, values_compiled
 from apps.humantasks.models import HumanTask
 from tests.factories import start_purchase_order
 from tests.process_steps import open_task
@@ -46,3 +46,33 @@ def test_exists_answers_for_the_values_given(people):
     key = ("test-tasks-of-requester",)
     assert exists_compiled(key, of_requester, {STAND_IN_ID: order.requester_id})
     assert not exists_compiled(key, of_requester, {STAND_IN_ID: people["lead"].pk})
+
+
+def test_values_come_back_converted_for_the_values_given(people):
+    order = start_purchase_order(people["requester"], business_key="PO-COMPILED-4")
+    task = open_task(order, "team_lead_approval")
+
+    def of_instance():
+        return HumanTask.objects.filter(instance_id=STAND_IN_ID).values_list("pk", "due_at", "queue__slug")
+
+    key = ("test-values-of-instance",)
+    rows = values_compiled(key, of_instance, {STAND_IN_ID: order.pk})
+    assert rows == [(task.pk, task.due_at, task.queue.slug)]
+    assert values_compiled(key, of_instance, {STAND_IN_ID: order.pk + 1000}) == []
+
+
+def test_a_person_s_permissions_and_visible_queues_are_read_for_that_person(people):
+    from apps.accounts.models import User
+    from apps.humantasks.selectors import _queue_ids_visible_to, queues_visible_to
+
+    for person in (people["lead"], people["requester"], people["auditor"]):
+        fresh = User.objects.get(pk=person.pk)
+        expected = {f"{p.content_type.app_label}.{p.codename}" for p in fresh.user_permissions.all()} | {
+            f"{p.content_type.app_label}.{p.codename}"
+            for group in fresh.groups.all()
+            for p in group.permissions.all()
+        }
+        assert fresh.get_all_permissions() == expected
+        assert sorted(_queue_ids_visible_to(fresh)) == sorted(
+            queues_visible_to(user=fresh).values_list("pk", flat=True)
+        )
