@@ -31,17 +31,21 @@ class OutputSerializer(serializers.Serializer):
     """An answer's shape. DRF deep-copies a serializer's declared fields for every instance,
     rebuilding each field from its arguments: 0.3 of the 0.55 ms a task's answer took. A field
     that only renders keeps no state of its own once bound, so a shallow copy serves; nested
-    serializers (which cache their own fields) are still copied deeply.
+    serializers and fields with a child are still copied deeply.
 
-    Times are rendered in the reader's zone (UserTimezoneMiddleware activates it). DRF looks
-    the active zone up for every value, through a context-local read that was a fifth of a
-    page of 50 tasks' rendering: the copies are given the zone active when the answer is built."""
+    Times are rendered in the zone active when the answer is built: a signed-in person's own
+    on the pages' requests (UserTimezoneMiddleware), TIME_ZONE for API clients, whom the
+    middleware, running before DRF's authentication, does not know. DRF looked the active zone
+    up for every value, through a context-local read that was a fifth of the rendering of a
+    page of 50 tasks: the copies are given it once."""
 
     def get_fields(self) -> dict[str, serializers.Field]:
         zone = timezone.get_current_timezone() if settings.USE_TZ else None
         fields = {}
         for name, declared in self._declared_fields.items():
-            if isinstance(declared, serializers.BaseSerializer):
+            if isinstance(declared, serializers.BaseSerializer) or hasattr(declared, "child"):
+                # A nested serializer caches its own bound fields, and a ListField's or
+                # DictField's child is bound to its parent: a shallow copy would share them.
                 fields[name] = copy.deepcopy(declared)
                 continue
             field = fields[name] = copy.copy(declared)

@@ -32,13 +32,14 @@ def keys_come_from_the_environment(app_configs: Any, **kwargs: Any) -> list[Erro
 @register()
 def relay_nudge_fits_the_database(app_configs: Any, **kwargs: Any) -> list[Error]:
     # A check rather than a refusal in settings.py: the test settings choose the database
-    # after config.settings has been read.
+    # after config.settings has been read. `start` asks it too, before it sets anything up.
     if settings.OUTBOX_RELAY_NUDGE != "notify" or connection.vendor == "postgresql":
         return []
     return [
         Error(
             "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL: the relay process is woken by LISTEN/NOTIFY, "
-            "and no other process relays its own commits, so nothing would be relayed.",
+            "and no process relays its own commits, so events would wait for beat's sweep "
+            "(every OUTBOX_RELAY_SWEEP_SECONDS).",
             hint="With SQLite use OUTBOX_RELAY_NUDGE=inline or thread.",
             id="ops.E003",
         )

@@ -56,8 +56,11 @@ def test_times_are_rendered_in_the_zone_active_when_the_answer_is_built(people):
     assert datetime.fromisoformat(in_caracas["due_at"]) == task.due_at
 
 
-def test_nested_serializers_are_still_copied_deeply():
+def test_nested_serializers_and_fields_with_a_child_are_still_copied_deeply():
     one, other = InstanceDetailOutput(), InstanceDetailOutput()
 
     assert one.fields["open_tasks"] is not other.fields["open_tasks"]
     assert one.fields["open_tasks"].child is not other.fields["open_tasks"].child
+    listed = one.fields["transitions_available"]
+    assert listed.child is not other.fields["transitions_available"].child
+    assert listed.child.parent is listed

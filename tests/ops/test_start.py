@@ -210,6 +210,25 @@ def test_start_refuses_a_port_in_use_and_says_so(tmp_path):
     assert not (tmp_path / "db.sqlite3").exists()  # refused before anything was set up
 
 
+def test_start_refuses_a_relay_woken_by_the_database_on_sqlite_before_setting_anything_up(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "start", "--port", str(free_port()), "--no-worker"],
+        cwd=settings.BASE_DIR,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "OUTBOX_RELAY_NUDGE": "notify",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL" in result.stderr
+    assert not (tmp_path / "db.sqlite3").exists()
+
+
 def test_on_the_embedded_default_a_reminder_the_worker_sends_reaches_an_open_inbox(tmp_path):
     """No Redis: the worker child's beat reminds lead1 of a task falling due, and lead1's open
     socket on the web process hears the reminder and the bell (the web process relays the

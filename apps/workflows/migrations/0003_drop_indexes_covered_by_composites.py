@@ -1,14 +1,19 @@
 """The foreign keys' own indexes dropped where a composite index starts with the same column
 (each serves the same lookups and the FK's checks): every insert and every non-HOT update of
-these hot tables maintained them for nothing. Dropped by name on both databases, so SQLite
-does not rebuild the tables (an AlterField there copies every row)."""
+these hot tables maintained them for nothing. Dropped by name, so SQLite does not rebuild the
+tables (an AlterField there copies every row)."""
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from apps.core.migration_operations import index_dropped
+
 
 class Migration(migrations.Migration):
+    # PostgreSQL drops (and, reversed, builds) the indexes CONCURRENTLY: without taking the
+    # tables' write lock, which a plain DROP INDEX would hold behind any long transaction.
+    atomic = False
     dependencies = [
         ("workflows", "0002_search_and_dashboard_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -31,10 +36,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
-                    "DROP INDEX IF EXISTS workflows_workflowinstance_requester_id_09ef90f5",
-                    reverse_sql="CREATE INDEX workflows_workflowinstance_requester_id_09ef90f5 ON workflows_workflowinstance (requester_id)",
-                ),
+                index_dropped("workflows_workflowinstance_requester_id_09ef90f5", table="workflows_workflowinstance", column="requester_id"),
             ],
         ),
     ]

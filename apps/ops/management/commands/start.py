@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.automation.embedded import start_embedded_relay, start_embedded_worker
 from apps.notifications.web_relay import web_relay_start
+from apps.ops.checks import relay_nudge_fits_the_database
 from apps.ops.management.commands.seed_demo import DEFAULT_PASSWORD_FILE
 
 
@@ -45,6 +46,8 @@ class Command(BaseCommand):
         if not 0 < port < 65536:
             raise CommandError(f"--port must be between 1 and 65535, not {port}.")
         _port_check(addr, port)
+        for error in relay_nudge_fits_the_database(None):
+            raise CommandError(f"{error.msg} {error.hint}")
         database = settings.DATABASES["default"]
         self._say(f"Database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}")
         self._say("Applying migrations...")
@@ -89,11 +92,16 @@ def _port_check(addr: str, port: int) -> None:
     listen and returns, so `start` would set everything up and exit 0 with nothing served.
     Bound the way Twisted binds (SO_REUSEADDR): a port whose old connections linger in
     TIME_WAIT is free for it."""
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            addr, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise CommandError(f"Cannot listen on {addr}:{port}: {error.strerror}.") from None
+    with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((addr, port))
+            probe.bind(address)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise CommandError(
