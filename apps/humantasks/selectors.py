@@ -91,12 +91,12 @@ def queues_visible_to(*, user: User) -> QuerySet[Queue]:
 def _queue_ids_visible_to(user: User) -> list[int]:
     """The ids of queues_visible_to(user) for an active person who is not a superuser, with a
     statement built once per process (every inbox page reads them)."""
-    stand_in = get_user_model()(pk=STAND_IN_ID, is_active=True, is_superuser=False)
-    rows = values_compiled(
-        "queue ids visible to a person",
-        lambda: queues_visible_to(user=stand_in).values_list("pk"),
-        {STAND_IN_ID: user.pk},
-    )
+
+    def build() -> QuerySet:
+        stand_in = get_user_model()(pk=STAND_IN_ID, is_active=True, is_superuser=False)
+        return queues_visible_to(user=stand_in).values_list("pk")
+
+    rows = values_compiled("queue ids visible to a person", build, {STAND_IN_ID: user.pk})
     return [queue_id for (queue_id,) in rows]
 
 
