@@ -219,16 +219,23 @@ def run_http(args: argparse.Namespace, report: Report, raw: RawDatabase) -> None
                 relay=args.baseline_relay or args.relay,
             )
             ours["before"] = before
+            cost = ""
+            if "cpu_ms_per_pair" in before:  # a tree older than the figure does not report it
+                cost = (
+                    f", CPU per pair {before['cpu_ms_per_pair']:.1f} -> {ours['cpu_ms_per_pair']:.1f} ms, "
+                    f"before/now {before['cpu_ms_per_pair'] / ours['cpu_ms_per_pair']:.2f}x"
+                )
             report.line(
                 f"{'before':>7} {before['pairs_per_s']:8.1f} {before['request']['p50_ms']:8.1f} {before['request']['p95_ms']:8.1f} "
                 f"{before['request']['p99_ms']:8.1f} {before['pair']['p95_ms']:9.1f} {before['errors']:6}   (--baseline-tree, "
-                f"now/before throughput {ours['pairs_per_s'] / before['pairs_per_s']:.2f}x)"
+                f"now/before throughput {ours['pairs_per_s'] / before['pairs_per_s']:.2f}x{cost})"
             )
         ratio = ours["pairs_per_s"] / pg["tps"]
         results[clients] = (ours, pg, ratio)
         report.line(
             f"{clients:7} {ours['pairs_per_s']:8.1f} {ours['request']['p50_ms']:8.1f} {ours['request']['p95_ms']:8.1f} "
             f"{ours['request']['p99_ms']:8.1f} {ours['pair']['p95_ms']:9.1f} {ours['errors']:6} {pg['tps']:9.0f} {ratio:8.3f}x"
+            f"   CPU per pair {ours['cpu_ms_per_pair']:.1f} ms (+ {ours['generator_cpu_ms_per_pair']:.1f} the load generator's)"
         )
     if 16 in results:
         ours, pg, ratio = results[16]
