@@ -188,45 +188,39 @@ def test_start_explains_itself():
     assert "--port" in result.stdout and "demo" in result.stdout
 
 
-def test_start_refuses_a_port_in_use_and_says_so(tmp_path):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "manage.py", "start", "--port", str(port), "--no-worker"],
-            cwd=settings.BASE_DIR,
-            env={
-                **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
-                "DJANGO_SETTINGS_MODULE": "config.settings",
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            },
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert f"Port {port} on 127.0.0.1 is in use by another program" in result.stderr
-    assert not (tmp_path / "db.sqlite3").exists()  # refused before anything was set up
-
-
-def test_start_refuses_a_relay_woken_by_the_database_on_sqlite_before_setting_anything_up(tmp_path):
+def _start_refused(tmp_path: Path, port: int, **environment: str) -> str:
+    """Run `start` on an empty SQLite database; assert that it refused before setting anything
+    up (exit 1, no database file); its standard error."""
     result = subprocess.run(
-        [sys.executable, "manage.py", "start", "--port", str(free_port()), "--no-worker"],
+        [sys.executable, "manage.py", "start", "--port", str(port), "--no-worker"],
         cwd=settings.BASE_DIR,
         env={
             **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "OUTBOX_RELAY_NUDGE": "notify",
+            **environment,
         },
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL" in result.stderr
     assert not (tmp_path / "db.sqlite3").exists()
+    return result.stderr
+
+
+def test_start_refuses_a_port_in_use_and_says_so(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        said = _start_refused(tmp_path, port)
+    assert f"Port {port} on 127.0.0.1 is in use by another program" in said
+
+
+def test_start_refuses_a_relay_woken_by_the_database_on_sqlite_before_setting_anything_up(tmp_path):
+    said = _start_refused(tmp_path, free_port(), OUTBOX_RELAY_NUDGE="notify")
+    assert "OUTBOX_RELAY_NUDGE=notify needs PostgreSQL" in said
 
 
 def test_on_the_embedded_default_a_reminder_the_worker_sends_reaches_an_open_inbox(tmp_path):

@@ -1,7 +1,5 @@
-"""The foreign keys' own indexes dropped where a composite index starts with the same column
-(each serves the same lookups and the FK's checks): every insert and every non-HOT update of
-these hot tables maintained them for nothing. Dropped by name, so SQLite does not rebuild the
-tables (an AlterField there copies every row)."""
+"""Foreign-key indexes that a composite index starting with the same column covers, dropped
+(apps.core.migration_operations.index_dropped says how and why)."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -11,9 +9,7 @@ from apps.core.migration_operations import index_dropped
 
 
 class Migration(migrations.Migration):
-    # PostgreSQL drops (and, reversed, builds) the indexes CONCURRENTLY: without taking the
-    # tables' write lock, which a plain DROP INDEX would hold behind any long transaction.
-    atomic = False
+    atomic = False  # index_dropped runs CONCURRENTLY on PostgreSQL
     dependencies = [
         ("humantasks", "0007_inbox_assignee_counts_title_search"),
         ("workflows", "0003_drop_indexes_covered_by_composites"),
@@ -57,9 +53,19 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                index_dropped("humantasks_humantask_assignee_id_71006b66", table="humantasks_humantask", column="assignee_id"),
-                index_dropped("humantasks_humantask_instance_id_3bb870ae", table="humantasks_humantask", column="instance_id"),
-                index_dropped("humantasks_humantask_queue_id_d4bfd1e8", table="humantasks_humantask", column="queue_id"),
+                index_dropped(
+                    "humantasks_humantask_assignee_id_71006b66",
+                    table="humantasks_humantask",
+                    column="assignee_id",
+                ),
+                index_dropped(
+                    "humantasks_humantask_instance_id_3bb870ae",
+                    table="humantasks_humantask",
+                    column="instance_id",
+                ),
+                index_dropped(
+                    "humantasks_humantask_queue_id_d4bfd1e8", table="humantasks_humantask", column="queue_id"
+                ),
             ],
         ),
     ]

@@ -1,7 +1,5 @@
-"""The foreign keys' own indexes dropped where a composite index starts with the same column
-(each serves the same lookups and the FK's checks): every insert and every non-HOT update of
-these hot tables maintained them for nothing. Dropped by name, so SQLite does not rebuild the
-tables (an AlterField there copies every row)."""
+"""Foreign-key indexes that a composite index starting with the same column covers, dropped
+(apps.core.migration_operations.index_dropped says how and why)."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -11,9 +9,7 @@ from apps.core.migration_operations import index_dropped
 
 
 class Migration(migrations.Migration):
-    # PostgreSQL drops (and, reversed, builds) the indexes CONCURRENTLY: without taking the
-    # tables' write lock, which a plain DROP INDEX would hold behind any long transaction.
-    atomic = False
+    atomic = False  # index_dropped runs CONCURRENTLY on PostgreSQL
     dependencies = [
         ("workflows", "0002_search_and_dashboard_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -36,7 +32,11 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                index_dropped("workflows_workflowinstance_requester_id_09ef90f5", table="workflows_workflowinstance", column="requester_id"),
+                index_dropped(
+                    "workflows_workflowinstance_requester_id_09ef90f5",
+                    table="workflows_workflowinstance",
+                    column="requester_id",
+                ),
             ],
         ),
     ]
