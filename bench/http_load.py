@@ -1,5 +1,6 @@
 """Part 2, over HTTP: claim + complete by many team leads at once against the production
-shape (web processes, PostgreSQL, Redis, Celery workers), from an async httpx load generator.
+shape (web processes, PostgreSQL, Redis, Celery workers), from an asyncio load generator
+(bench/load_generator.py, aiohttp, in a process and virtual environment of its own).
 
     python bench/http_load.py --clients 16 --seconds 20 [--web 2] [--workers 2] [--server daphne]
 
@@ -11,12 +12,12 @@ spread over the web servers. Reported: pairs per second, latency per request and
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import time
+import json
+import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
-import httpx
 from common import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
@@ -28,7 +29,10 @@ from common import (
     outbox_backlog,
     summary_ms,
 )
+from load_generator import loadgen_python
 from servers import PRODUCTION_HTTP, SHAPES, production_shape
+
+HERE = Path(__file__).resolve().parent
 
 
 def open_tasks_ensure(*, count: int, requesters: list, run: str) -> list[int]:
@@ -48,85 +52,29 @@ def open_tasks_ensure(*, count: int, requesters: list, run: str) -> list[int]:
     return list(open_tasks.order_by("id").values_list("pk", flat=True)[:count])
 
 
-async def lead_works(
-    client: httpx.AsyncClient, key: str, tasks: list[int], stop_at: float, out: dict
-) -> None:
-    headers = {"Authorization": f"Api-Key {key}"}
-    for task_id in tasks:
-        if time.perf_counter() >= stop_at:
-            return
-        began = time.perf_counter()
-        try:
-            claim = await client.post(f"/api/v1/tasks/{task_id}/claim/", json={}, headers=headers)
-        except httpx.HTTPError as error:  # a dropped connection is an error, not the end of the run
-            out["errors"].append(type(error).__name__)
-            continue
-        claimed = time.perf_counter()
-        out["requests"].append(claimed - began)
-        if claim.status_code != 200:
-            out["errors"].append(claim.status_code)
-            continue
-        version = claim.json()["version"]
-        try:
-            complete = await client.post(
-                f"/api/v1/tasks/{task_id}/complete/",
-                json={"outcome": "approve", "comment": "Within budget"},
-                headers={**headers, "If-Match": f'"{version}"'},
-            )
-        except httpx.HTTPError as error:
-            out["errors"].append(type(error).__name__)
-            continue
-        done = time.perf_counter()
-        out["requests"].append(done - claimed)
-        if complete.status_code != 200:
-            out["errors"].append(complete.status_code)
-            continue
-        out["pairs"].append(done - began)
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds this machine has spent busy since boot, every process counted (/proc/stat:
-    all but idle, I/O wait and the time the hypervisor gave to others)."""
-    with open("/proc/stat") as stat:
-        fields = [int(value) for value in stat.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, _steal = fields[:8]
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-async def load(urls: list[str], keys: list[str], tasks: list[int], seconds: float) -> dict:
+def load(urls: list[str], keys: list[str], tasks: list[int], seconds: float) -> dict:
+    """Run the load generator (bench/load_generator.py, in its own process and virtual
+    environment) for `seconds`: each client a share of `tasks`, the first two to warm up."""
     clients = len(keys)
-    out: dict = {"requests": [], "pairs": [], "errors": []}
-    shares = [tasks[i::clients] for i in range(clients)]
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    sessions = [
-        httpx.AsyncClient(base_url=urls[i % len(urls)], timeout=60, limits=limits) for i in range(clients)
-    ]
-    try:
-        # Warm up every server (imports, connections, caches) before the clock starts.
-        warm = {"requests": [], "pairs": [], "errors": []}
-        await asyncio.gather(
-            *(
-                lead_works(sessions[i], keys[i], shares[i][:2], time.perf_counter() + 30, warm)
-                for i in range(clients)
-            )
+    job = {
+        "urls": list(urls),
+        "keys": keys,
+        "shares": [tasks[i::clients] for i in range(clients)],
+        "warm": 2,
+        "seconds": seconds,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
+        json.dump(job, spec)
+        spec.flush()
+        done = subprocess.run(
+            [loadgen_python(), str(HERE / "load_generator.py"), spec.name],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 300,
         )
-        shares = [share[2:] for share in shares]
-        busy, own = machine_busy_seconds(), time.process_time()
-        began = time.perf_counter()
-        await asyncio.gather(
-            *(lead_works(sessions[i], keys[i], shares[i], began + seconds, out) for i in range(clients))
-        )
-        out["elapsed"] = time.perf_counter() - began
-        # What a pair costs the machine (web processes, PostgreSQL, Redis, the relay, the
-        # workers), without this load generator: unlike pairs per second it does not move
-        # with the CPU time other machines take from this one.
-        out["busy"] = machine_busy_seconds() - busy - (time.process_time() - own)
-        out["generator"] = time.process_time() - own
-        out["ran_out"] = out["elapsed"] < seconds * 0.95
-    finally:
-        for session in sessions:
-            await session.aclose()
-    return out
+    if done.returncode != 0:
+        raise SystemExit(f"the load generator failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -160,6 +108,7 @@ def main() -> None:
         requesters=people["requesters"],
         run=uuid.uuid4().hex[:8],
     )
+    loadgen_python()  # its virtual environment made, if it must be, before the servers start
     from django.db import connections
 
     connections.close_all()
@@ -171,7 +120,7 @@ def main() -> None:
         server=args.server,
         threads=args.threads,
     ) as urls:
-        out = asyncio.run(load(urls, keys, tasks, args.seconds))
+        out = load(urls, keys, tasks, args.seconds)
         backlog = outbox_backlog()
     emit(
         {
