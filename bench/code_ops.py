@@ -25,6 +25,7 @@ from common import (
     company_ensure,
     django_setup,
     emit,
+    history_ensure,
     order_data,
     outbox_backlog,
     relay_process,
@@ -40,9 +41,16 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--profile", help="write a pyinstrument HTML profile of claim + complete here")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="past purchase orders the company holds before measuring (added once, with COPY; default 0)",
+    )
     args = parser.parse_args()
     django_setup(args.database_url, args.redis_url)
     people = company_ensure()
+    args.history = history_ensure(args.history, people) if args.history else 0
     with relay_process(args.database_url, args.redis_url):
         measure(args, people)
 
@@ -128,6 +136,7 @@ def measure(args: argparse.Namespace, people: dict) -> None:
     emit(
         {
             "relay": RELAY,
+            "history": args.history,
             "start_relay_backlog": start_backlog,
             "claim_complete_relay_backlog": decide_backlog,
             "start_per_s": start_rate,

@@ -178,6 +178,104 @@ def company_ensure() -> dict[str, list[Any]]:
     return people
 
 
+def history_ensure(count: int, people: dict[str, list[Any]], *, seed: int = 7) -> int:
+    """Past purchase orders until the company holds `count` of them (business keys HIST-n),
+    each an approved instance with its completed team-lead task, decided by one of the bench's
+    team leads, written with COPY from a seeded generator (about a minute per million). A
+    company that has run for a while has these; decisions must not slow down as they pile up.
+    Returns how many the company holds. (Their audit events are left out: the audit chain is
+    found per instance, by an index, whatever its size.)"""
+    import json
+    import random
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection
+
+    from apps.humantasks.models import Queue
+    from apps.workflows.models import WorkflowInstance
+
+    held = WorkflowInstance.objects.filter(business_key__startswith="HIST-").count()
+    if held >= count:
+        return held
+    queue = Queue.objects.get(slug="team-leads")
+    requesters = [u.pk for u in people["requesters"]]
+    leads = [u.pk for u in people["leads"]]
+    rng = random.Random(seed + held)
+    began = datetime(2026, 1, 1, tzinfo=UTC)
+    connection.ensure_connection()
+    raw = connection.connection  # psycopg 3: COPY ... FROM STDIN with write_row
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM workflows_workflowinstance")
+        first = cursor.fetchone()[0] + 1
+        with cursor.copy(
+            "COPY workflows_workflowinstance (id, kind, definition_version, business_key, state, data,"
+            " requester_id, started_by_id, created_at, updated_at, version) FROM STDIN"
+        ) as copy:
+            for n in range(held, count):
+                at = began + timedelta(seconds=n * 20)
+                data = json.dumps(order_data(n))
+                requester = requesters[n % len(requesters)]
+                copy.write_row(
+                    (
+                        first + n - held,
+                        "purchase_order",
+                        1,
+                        f"HIST-{n}",
+                        "approved",
+                        data,
+                        requester,
+                        requester,
+                        at,
+                        at,
+                        3,
+                    )
+                )
+        with cursor.copy(
+            "COPY humantasks_humantask (instance_id, process_kind, queue_id, step, activation, title, state,"
+            " assignee_id, decided_by_id, claimed_at, closed_at, priority, due_at, is_confidential, outcome,"
+            " decision_data, comment, created_at, updated_at, version) FROM STDIN"
+        ) as copy:
+            for n in range(held, count):
+                at = began + timedelta(seconds=n * 20)
+                lead = leads[rng.randrange(len(leads))]
+                decided = at + timedelta(minutes=rng.randrange(1, 600))
+                copy.write_row(
+                    (
+                        first + n - held,
+                        "purchase_order",
+                        queue.pk,
+                        "team_lead_approval",
+                        uuid.UUID(int=rng.getrandbits(128)),
+                        f"Team lead approval: purchase order HIST-{n}, 1200 EUR from Acme Tools",
+                        "completed",
+                        lead,
+                        lead,
+                        decided,
+                        decided,
+                        50,
+                        at + timedelta(days=2),
+                        False,
+                        "approve",
+                        "{}",
+                        "",
+                        at,
+                        decided,
+                        3,
+                    )
+                )
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('workflows_workflowinstance', 'id'),"
+            " (SELECT max(id) FROM workflows_workflowinstance))"
+        )
+    raw.commit()
+    # VACUUM as well as ANALYZE: the visibility map and statistics of a table autovacuum has visited.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE humantasks_humantask")
+        cursor.execute("VACUUM ANALYZE workflows_workflowinstance")
+    return count
+
+
 def order_data(i: int) -> dict[str, Any]:
     """The smallest purchase order: 1,200 EUR needs a team lead and nobody else."""
     return {"amount": 1200, "currency": "EUR", "supplier": "Acme Tools", "description": f"Drills {i}"}

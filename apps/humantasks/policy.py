@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from apps.humantasks.models import HumanTask
 from apps.workflows.registry import as_definition
@@ -36,6 +36,13 @@ class DecisionFacts:
     holds_sibling: bool
 
 
+def _opened_together(instance_id: Any, step: Any, activation: Any) -> QuerySet[HumanTask]:
+    """The tasks of one entry into a step (its N of M). `activation` alone says which, but has
+    no index: the instance and step, which it implies, let task_instance_step_idx find them
+    instead of a walk of every task ever opened."""
+    return HumanTask.objects.filter(instance_id=instance_id, step=step, activation=activation)
+
+
 def decision_facts_annotations(*, user: User) -> dict[str, Any]:
     """Annotations of a HumanTask query that read `user`'s DecisionFacts with each task row."""
     earlier = (
@@ -47,7 +54,7 @@ def decision_facts_annotations(*, user: User) -> dict[str, Any]:
         .values("step")[:1]
     )
     sibling = (
-        HumanTask.objects.filter(activation=OuterRef("activation"))
+        _opened_together(OuterRef("instance_id"), OuterRef("step"), OuterRef("activation"))
         .exclude(pk=OuterRef("pk"))
         .filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user))
     )
@@ -66,7 +73,7 @@ def _decision_facts_read(*, user: User, task: HumanTask, step: HumanStep) -> Dec
     earlier = None
     if step.policy.exclude_earlier_deciders:
         earlier = decided.exclude(step=step.name).values_list("step", flat=True).first()
-    same_step = HumanTask.objects.filter(activation=task.activation).exclude(pk=task.pk)
+    same_step = _opened_together(task.instance_id, task.step, task.activation).exclude(pk=task.pk)
     holds = same_step.filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user)).exists()
     return DecisionFacts(earlier_step=earlier, holds_sibling=holds)
 
@@ -100,7 +107,11 @@ def quorum_annotations(*, instance: WorkflowInstance) -> dict[str, Any]:
     """Annotations of a HumanTask query of `instance`: how many tasks the row's step opened
     together (its N-of-M), how many of the others were approved already, and whether the
     instance has other open tasks at all."""
-    together = HumanTask.objects.filter(activation=OuterRef("activation")).order_by().values("activation")
+    together = (
+        _opened_together(OuterRef("instance_id"), OuterRef("step"), OuterRef("activation"))
+        .order_by()
+        .values("activation")
+    )
     approved = Q()
     for step in instance.human_steps:
         approved |= Q(step=step.name, outcome=step.approving_outcome)
@@ -136,7 +147,10 @@ def decision_refusals(*, user: User, tasks: list[HumanTask]) -> dict[int, str]:
         ).values_list("instance_id", "step", "pk")
     )
     held_siblings = set(
-        HumanTask.objects.filter(activation__in={task.activation for task in tasks})
+        HumanTask.objects.filter(
+            instance_id__in={task.instance_id for task in tasks},
+            activation__in={task.activation for task in tasks},
+        )
         .filter(Q(decided_by=user) | Q(state=HumanTask.State.CLAIMED, assignee=user))
         .values_list("activation", "pk")
     )
