@@ -7,7 +7,8 @@ run. Exits 1 when a figure misses its target (docs/performance.md lists them).
     .venv/bin/python bench/run.py --parts code --rounds 3 --n 200
     .venv/bin/python bench/run.py --parts inbox --inbox-tasks 1000000
 
-Parts: code (from code, one process, vs viewflow and pgbench), http (claim + complete over
+Parts: code (from code, one process, vs viewflow and pgbench; and again in a company with
+--history past orders, against a new one), http (claim + complete over
 HTTP at 1, 4, 16 clients against the web processes, Redis and Celery workers), inbox (the
 API inbox page of 50 at --inbox-tasks tasks, each filter and sort, with EXPLAIN),
 activations (account activations' automated steps on 2 workers), export (the audit
@@ -42,6 +43,9 @@ TARGETS = {
     "end_to_end_vs_viewflow": 3.0,  # at least
     "start_sql": 12,  # at most
     "claim_complete_sql": 20,  # at most
+    # at least: claim + complete in a company with --history past orders, over a new company's
+    # (ours: decisions must stay index-backed as the history grows)
+    "history_vs_new_claim_complete": 0.8,
     "http_p95_ms_16": 50.0,  # at most, per request at 16 clients
     "http_throughput_vs_raw_16": 0.10,  # at least, pairs/s over pgbench's tx/s at 16 clients
     "inbox_p95_ms": 25.0,  # at most
@@ -102,10 +106,28 @@ def median(values: list[float]) -> float:
 def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflow: Viewflow) -> None:
     report.line("\n== 1. From code, one process: purchase order of 1,200 EUR vs viewflow's smallest flow ==")
     rounds = []
+    history_url = args.database_url + "_history"
+    if args.history:
+        database_create(history_url, drop=args.rebuild)
     for r in range(args.rounds):
         ours = part(
             "code_ops.py", "--n", str(args.n), env_url=(args.database_url, args.redis_url), relay=args.relay
         )
+        if args.history:
+            aged = part(
+                "code_ops.py",
+                "--n",
+                str(args.n),
+                "--history",
+                str(args.history),
+                env_url=(history_url, args.redis_url),
+                relay=args.relay,
+            )
+            ours["aged"] = aged
+            report.line(
+                f"round {r + 1}: ours with {aged['history']:,} past orders: start {aged['start_per_s']:.1f}/s, "
+                f"claim+complete {aged['claim_complete_per_s']:.1f}/s, end-to-end {aged['end_to_end_per_s']:.1f}/s"
+            )
         if args.baseline_tree:
             before = part(
                 "code_ops.py",
@@ -153,6 +175,16 @@ def run_code(args: argparse.Namespace, report: Report, raw: RawDatabase, viewflo
             ratio = median([o[key] / o["before"][key] for o, _, _ in rounds])
             report.line(f"{label:20} now / before: {ratio:.2f}x (median of {len(rounds)} rounds)")
             report.figures[f"code_{key}_vs_before"] = ratio
+    if args.history:
+        for label, key, _unit in rows:
+            ratio = median([o["aged"][key] / o[key] for o, _, _ in rounds])
+            report.line(f"{label:20} with {args.history:,} past orders / a new company: {ratio:.2f}x")
+            report.figures[f"code_{key}_history_vs_new"] = ratio
+        aged = report.figures["code_claim_complete_per_s_history_vs_new"]
+        report.line(
+            f"claim + complete with history vs new: {aged:.2f}x  "
+            f"{report.check('claim+complete with history vs new company', aged, at_least=TARGETS['history_vs_new_claim_complete'])}"
+        )
     e2e = report.figures["code_end_to_end_per_s_vs_viewflow"]
     report.line(
         f"end-to-end vs viewflow: {e2e:.2f}x  {report.check('end-to-end vs viewflow', e2e, at_least=TARGETS['end_to_end_vs_viewflow'])}"
@@ -408,7 +440,7 @@ def main() -> int:
     parser.add_argument(
         "--database-url",
         default=DEFAULT_DATABASE_URL,
-        help="the benchmark's own database; _limits, _viewflow, _inbox and _export siblings are made beside it "
+        help="the benchmark's own database; _limits, _viewflow, _history, _inbox and _export siblings are made beside it "
         f"(default {DEFAULT_DATABASE_URL})",
     )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"(default {DEFAULT_REDIS_URL})")
@@ -426,6 +458,12 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of part 1 (default 3)")
     parser.add_argument("--n", type=int, default=300, help="orders per round in part 1 (default 300)")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=1_000_000,
+        help="past orders of part 1's second company (its _history database; 0: none; default 1,000,000)",
+    )
     parser.add_argument("--pg-seconds", type=int, default=8, help="seconds of each pgbench run (default 8)")
     parser.add_argument("--clients", default="1,4,16", help="HTTP client counts (default 1,4,16)")
     parser.add_argument(
@@ -454,7 +492,9 @@ def main() -> int:
     parser.add_argument(
         "--export-events", type=int, default=1_000_000, help="audit events in part 5 (default 1,000,000)"
     )
-    parser.add_argument("--rebuild", action="store_true", help="rebuild parts 3's and 5's generated data")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="rebuild parts 1's history and 3's and 5's generated data"
+    )
     parser.add_argument(
         "--baseline-tree",
         type=Path,
