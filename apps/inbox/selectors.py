@@ -225,7 +225,7 @@ def instance_notes_for(*, user: User, instance: WorkflowInstance, access: TaskAc
         access.work
         or access.manage
         or user.pk in (instance.requester_id, instance.started_by_id)
-        or instances_taken_part_in(user=user).filter(pk=instance.pk).exists()
+        or instances_taken_part_in(user=user, instance_id=instance.pk).exists()
     )
     return InstanceNotes(
         comments=list(comments_of_instance(instance=instance)),

@@ -40,9 +40,9 @@ def scan_nothing(file: UploadedFile) -> str | None:
 
 
 def _refuse_unless_taking_part(*, instance_id: int, actor: User) -> None:
-    if instances_taken_part_in(user=actor).filter(pk=instance_id).exists():
+    if instances_taken_part_in(user=actor, instance_id=instance_id).exists():
         return
-    if instances_visible_to(user=actor).filter(pk=instance_id).exists():
+    if instances_visible_to(user=actor, instance_id=instance_id).exists():
         raise NotPermitted("Auditors read a process's notes but do not add to them.")
     raise NotFound("No such process instance.")
 
@@ -84,7 +84,7 @@ def comment_add(*, instance_id: int, actor: User, body: str) -> InstanceComment:
             .exclude(pk=actor.pk)
         )
         mentioned = [
-            person for person in named if instances_visible_to(user=person).filter(pk=instance.pk).exists()
+            person for person in named if instances_visible_to(user=person, instance_id=instance.pk).exists()
         ]
         comment = InstanceComment.objects.create(instance=instance, author=actor, body=body)
         comment.mentioned.set(mentioned)

@@ -46,7 +46,7 @@ def _may_see(owner: User, event: Event, task: HumanTask | None) -> bool:
     if EVENT_TYPES[event.type].family == "task":
         return task is not None and task_access(user=owner, task=task).view
     instance_id = event.payload.get("instance") or event.instance_id
-    return instances_visible_to(user=owner).filter(pk=instance_id).exists()
+    return instances_visible_to(user=owner, instance_id=instance_id).exists()
 
 
 def _subscribed(endpoint: WebhookEndpoint, event: Event) -> bool:

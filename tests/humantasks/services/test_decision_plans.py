@@ -18,42 +18,11 @@ from tests.process_steps import open_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
-HISTORY = 30_000
 # A row estimate or count above this, in any scan of the task table, means a walk of history.
 MOST_ROWS_READ = 20
 
 
-@pytest.fixture
-def history(people, queues):
-    """HISTORY past orders, one approved instance and one completed task each, all decided by
-    the team lead `people["lead"]` (the worst case for anything found by decider); ANALYZE, so
-    the planner knows the tables are big."""
-    lead = people["lead"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH made AS (
-                INSERT INTO workflows_workflowinstance
-                    (kind, definition_version, business_key, state, data, created_at, updated_at, version)
-                SELECT 'purchase_order', 1, 'HIST-' || g, 'approved', '{}'::jsonb, now(), now(), 3
-                FROM generate_series(1, %s) AS g RETURNING id
-            )
-            INSERT INTO humantasks_humantask
-                (instance_id, process_kind, queue_id, step, activation, title, state, assignee_id,
-                 decided_by_id, priority, due_at, is_confidential, outcome, decision_data, comment,
-                 created_at, updated_at, closed_at, version)
-            SELECT id, 'purchase_order', %s, 'team_lead_approval', md5(id::text)::uuid, 'Past order',
-                   'completed', %s, %s, 50, now(), false, 'approve', '{}'::jsonb, '', now(), now(), now(), 3
-            FROM made
-            """,
-            [HISTORY, queues["team-leads"].pk, lead.pk, lead.pk],
-        )
-        cursor.execute("ANALYZE humantasks_humantask")
-        cursor.execute("ANALYZE workflows_workflowinstance")
-    return lead
-
-
-def _task_reads(captured: CaptureQueriesContext) -> list[str]:
+def task_reads(captured: CaptureQueriesContext) -> list[str]:
     return [
         q["sql"]
         for q in captured.captured_queries
@@ -61,7 +30,7 @@ def _task_reads(captured: CaptureQueriesContext) -> list[str]:
     ]
 
 
-def _widest_task_scan(sql: str) -> tuple[int, str]:
+def widest_task_scan(sql: str) -> tuple[int, str]:
     """The most rows any scan of the task table produced in `sql`'s plan, and the plan."""
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, TIMING OFF) " + sql)
@@ -85,12 +54,12 @@ def test_claiming_and_deciding_never_read_the_deciders_history(history, order):
     with CaptureQueriesContext(connection) as complete:
         task_complete(task=claimed, actor=history, outcome="approve", expected_version=claimed.version)
 
-    reads = _task_reads(claim) + _task_reads(complete)
+    reads = task_reads(claim) + task_reads(complete)
     # Each: the instance's lock (found by the task), then the task's with every fact its checks need.
     assert len(reads) == 4, reads
     assert "quorum_size" in reads[3]
     for sql in reads:
-        widest, plan = _widest_task_scan(sql)
+        widest, plan = widest_task_scan(sql)
         assert widest <= MOST_ROWS_READ, plan
 
 
@@ -99,8 +68,8 @@ def test_the_inbox_policy_checks_never_read_the_readers_history(history, people,
     with CaptureQueriesContext(connection) as captured:
         decision_refusals(user=history, tasks=page)
 
-    reads = _task_reads(captured)
+    reads = task_reads(captured)
     assert len(reads) == 2, reads
     for sql in reads:
-        widest, plan = _widest_task_scan(sql)
+        widest, plan = widest_task_scan(sql)
         assert widest <= MOST_ROWS_READ, plan
